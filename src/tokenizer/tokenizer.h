@@ -1,0 +1,42 @@
+// Text <-> token ids, exactly as llama.cpp tokenizes for the same GGUF vocab.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "flotilla/status.h"
+#include "gguf/gguf.h"
+#include "tokenizer/codec.h"
+#include "tokenizer/vocab.h"
+
+namespace flotilla {
+
+class Tokenizer {
+ public:
+  static StatusOr<std::unique_ptr<Tokenizer>> Create(Vocab vocab);
+  static StatusOr<std::unique_ptr<Tokenizer>> FromGguf(const gguf::File& file);
+
+  // add_special: add BOS/EOS as the vocab says (llama.cpp's add_special).
+  // parse_special: special and added tokens written in the text become their ids.
+  std::vector<int32_t> Encode(std::string_view text, bool add_special, bool parse_special) const;
+  // The text of one token; control tokens render as their text only when render_special.
+  std::string TokenToPiece(int32_t id, bool render_special = true) const;
+  // Concatenated pieces (SPM drops the leading space that add_space_prefix added, as llama.cpp does
+  // when decoding from the start of a sequence). Ids outside the vocab decode to nothing.
+  std::string Decode(std::span<const int32_t> ids, bool render_special = true) const;
+
+  const Vocab& vocab() const { return vocab_; }
+  int32_t n_vocab() const { return vocab_.size(); }
+
+ private:
+  Tokenizer(Vocab vocab, std::unique_ptr<Codec> codec);
+  Vocab vocab_;
+  std::unique_ptr<Codec> codec_;
+  std::vector<int32_t> special_ids_;  // tokens matched in text when parse_special, longest first
+};
+
+}  // namespace flotilla
