@@ -1,0 +1,24 @@
+#include "cli/commands.h"
+
+#include <cstdio>
+
+namespace flotilla::cli {
+namespace {
+int exit_code = 0;
+}  // namespace
+
+void RegisterCommands(CLI::App& app) {
+  RegisterInspect(app);
+  RegisterTokenize(app);
+}
+
+void Finish(const Status& status) {
+  if (!status.ok()) {
+    std::fprintf(stderr, "flotilla: %s\n", status.message().c_str());
+    exit_code = 1;
+  }
+}
+
+int ExitCode() { return exit_code; }
+
+}  // namespace flotilla::cli

@@ -1,0 +1,19 @@
+// Registration of the CLI commands. A command's callback stores its exit status with SetExitCode;
+// errors are printed as one line "flotilla: <reason>" on stderr.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "flotilla/status.h"
+
+namespace flotilla::cli {
+
+void RegisterCommands(CLI::App& app);
+void RegisterInspect(CLI::App& app);
+void RegisterTokenize(CLI::App& app);
+
+// Prints `status` as "flotilla: <message>" when not OK and records the exit code (0 or 1).
+void Finish(const Status& status);
+int ExitCode();
+
+}  // namespace flotilla::cli
