@@ -10,6 +10,7 @@ int exit_code = 0;
 void RegisterCommands(CLI::App& app) {
   RegisterInspect(app);
   RegisterTokenize(app);
+  RegisterInit(app);
 }
 
 void Finish(const Status& status) {

@@ -11,6 +11,7 @@ namespace flotilla::cli {
 void RegisterCommands(CLI::App& app);
 void RegisterInspect(CLI::App& app);
 void RegisterTokenize(CLI::App& app);
+void RegisterInit(CLI::App& app);
 
 // Prints `status` as "flotilla: <message>" when not OK and records the exit code (0 or 1).
 void Finish(const Status& status);
