@@ -109,6 +109,7 @@ class File {
   uint32_t version() const { return version_; }
   uint64_t alignment() const { return alignment_; }
   uint64_t data_offset() const { return data_offset_; }  // start of the tensor data section
+  uint64_t size() const { return size_; }                // bytes in the file
   const std::string& path() const { return path_; }
 
   const std::vector<std::pair<std::string, Value>>& metadata() const { return metadata_; }
@@ -134,6 +135,7 @@ class File {
   uint32_t version_ = 3;
   uint64_t alignment_ = kDefaultAlignment;
   uint64_t data_offset_ = 0;
+  uint64_t size_ = 0;
   std::vector<std::pair<std::string, Value>> metadata_;
   std::unordered_map<std::string, size_t> metadata_index_;
   std::vector<TensorInfo> tensors_;
@@ -168,8 +170,13 @@ class Writer {
     std::vector<int64_t> shape;
     std::span<const uint8_t> data;
   };
+  // Header, metadata, tensor infos and the padding before the data section.
+  StatusOr<std::string> EncodeHead() const;
   uint32_t version_;
   uint64_t alignment_ = kDefaultAlignment;
+  // Whether a file without tensors is padded to the alignment after its infos: llama.cpp's C writer
+  // pads, gguf-py does not; FromFile keeps what the file did.
+  bool pad_without_tensors_ = true;
   std::vector<std::pair<std::string, Value>> metadata_;
   std::vector<PendingTensor> tensors_;
 };

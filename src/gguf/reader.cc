@@ -384,6 +384,7 @@ StatusOr<File> File::Parse(std::span<const uint8_t> bytes) {
                                   &info_offsets));
   if (c.pos() > UINT64_MAX - f.alignment_) return c.Error("alignment too large", c.pos());
   f.data_offset_ = internal::AlignUp(c.pos(), f.alignment_);
+  f.size_ = bytes.size();
   RETURN_IF_ERROR(PlaceTensors(c, f.data_offset_, bytes, info_offsets, &f.tensors_));
   return f;
 }
