@@ -222,8 +222,14 @@ void QuantizeScaleMinBlock(const float* x, int sub_len, int nmax, int scale_max,
   }
   out->d = FitPositiveSteps(n_sub, scale_max, scales, ones, out->sc);
   out->dmin = FitPositiveSteps(n_sub, scale_max, mins, ones, out->mn);
-  out->d = FP16ToFP32(FP32ToFP16(out->d));  // stored as half: re-round L against what is stored
+  // d and dmin are stored as half: re-round the integer scales and mins against the stored steps (a
+  // tiny step is a half subnormal with few bits; the integers absorb its rounding), then L likewise.
+  out->d = FP16ToFP32(FP32ToFP16(out->d));
   out->dmin = FP16ToFP32(FP32ToFP16(out->dmin));
+  for (int s = 0; s < n_sub; ++s) {
+    out->sc[s] = out->d > 0 ? static_cast<uint8_t>(RoundClamp(scales[s] / out->d, 0, scale_max)) : 0;
+    out->mn[s] = out->dmin > 0 ? static_cast<uint8_t>(RoundClamp(mins[s] / out->dmin, 0, scale_max)) : 0;
+  }
   for (int s = 0; s < n_sub; ++s) {
     const float step = out->d * out->sc[s];
     const float off = out->dmin * out->mn[s];
@@ -233,7 +239,6 @@ void QuantizeScaleMinBlock(const float* x, int sub_len, int nmax, int scale_max,
   }
 }
 
-// d (and dmin) come back rounded to half precision, as the formats store them.
 // Sub-blocks of 16 fitted with weights x^2 (the large values dominate, as llama.cpp does for Q6_K);
 // the signed sub-block scales share one step chosen so that the largest lands on -scale_lo.
 void QuantizeScaleBlock(const float* x, int nmax, int scale_lo, ScaleBlock* out) {
@@ -254,9 +259,15 @@ void QuantizeScaleBlock(const float* x, int nmax, int scale_lo, ScaleBlock* out)
     return;
   }
   const float iscale = -static_cast<float>(scale_lo) / max;
-  out->d = FP16ToFP32(FP32ToFP16(1.0f / iscale));  // stored as half
+  // d is stored as half; the integer scales are rounded against the stored value so that they absorb
+  // its rounding (small weights give subnormal halves with few significant bits).
+  out->d = FP16ToFP32(FP32ToFP16(1.0f / iscale));
+  if (out->d == 0) {
+    *out = ScaleBlock();
+    return;
+  }
   for (int s = 0; s < kN / kSub; ++s) {
-    out->sc[s] = static_cast<int8_t>(RoundClamp(iscale * scales[s], -scale_lo, scale_lo - 1));
+    out->sc[s] = static_cast<int8_t>(RoundClamp(scales[s] / out->d, -scale_lo, scale_lo - 1));
     const float step = out->d * out->sc[s];
     for (int i = s * kSub; i < (s + 1) * kSub; ++i) {
       out->L[i] = step != 0 ? static_cast<int8_t>(RoundClamp(x[i] / step, -nmax, nmax - 1)) : 0;

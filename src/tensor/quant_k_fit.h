@@ -33,6 +33,7 @@ struct ScaleMinBlock {
   uint8_t sc[16] = {}, mn[16] = {};
   uint8_t L[256] = {};
 };
+// d and dmin come back rounded to half precision, as the formats store them (Q2_K..Q6_K).
 void QuantizeScaleMinBlock(const float* x, int sub_len, int nmax, int scale_max, ScaleMinBlock* out);
 
 // One symmetric super-block (Q3_K, Q6_K): x[i] ~= d * sc[i / 16] * L[i], sc in [-scale_lo, scale_lo-1],
