@@ -189,13 +189,13 @@ StatusOr<Header> ReadHeader(Cursor& c) {
   ASSIGN_OR_RETURN(h.n_tensors, c.Read<uint64_t>("header (tensor count)"));
   ASSIGN_OR_RETURN(h.n_kv, c.Read<uint64_t>("header (metadata count)"));
   if (h.n_kv > c.remaining() / internal::kMinKvBytes) {
-    return c.Error("absurd metadata count " + std::to_string(h.n_kv), 16,
-                   "cannot fit in the " + std::to_string(c.remaining()) + " bytes left");
+    return c.Error("too many keys (" + std::to_string(h.n_kv) + ")", 16,
+                   "the " + std::to_string(c.remaining()) + " bytes left cannot hold them");
   }
   uint64_t min_bytes = h.n_kv * internal::kMinKvBytes;
   if (h.n_tensors > (c.remaining() - min_bytes) / internal::kMinTensorInfoBytes) {
-    return c.Error("absurd tensor count " + std::to_string(h.n_tensors), 8,
-                   "cannot fit in the " + std::to_string(c.remaining()) + " bytes left");
+    return c.Error("too many tensors (" + std::to_string(h.n_tensors) + ")", 8,
+                   "the " + std::to_string(c.remaining()) + " bytes left cannot hold them");
   }
   return h;
 }
@@ -281,14 +281,15 @@ Status ReadTensorInfo(Cursor& c, uint64_t alignment, TensorInfo* t) {
   }
   t->dtype = info->dtype;
   uint64_t row_len = t->shape.empty() ? 1 : static_cast<uint64_t>(t->shape[0]);
-  std::optional<uint64_t> row_bytes = RowBytes(t->dtype, row_len);
-  if (!row_bytes.has_value()) {
+  if (row_len % info->block_size != 0) {
     return c.Error("tensor " + Printable(t->name) + " row length " + std::to_string(row_len) +
                        " is not a multiple of the " + std::string(info->name) + " block size " +
                        std::to_string(info->block_size),
                    dims_offset);
   }
-  if (__builtin_mul_overflow(*row_bytes, n_rows, &t->n_bytes)) {
+  uint64_t row_bytes = 0;
+  if (__builtin_mul_overflow(row_len / info->block_size, uint64_t{info->block_bytes}, &row_bytes) ||
+      __builtin_mul_overflow(row_bytes, n_rows, &t->n_bytes)) {
     return c.Error("tensor " + Printable(t->name) + " byte size overflows", dims_offset);
   }
   uint64_t offset_offset = c.pos();

@@ -174,13 +174,16 @@ Status Writer::AddTensor(std::string name, DType dtype, std::vector<int64_t> sha
     }
   }
   uint64_t row_len = shape.empty() ? 1 : static_cast<uint64_t>(shape[0]);
-  std::optional<uint64_t> row_bytes = RowBytes(dtype, row_len);
-  if (!row_bytes.has_value()) {
+  const DTypeInfo& info = GetDTypeInfo(dtype);
+  if (row_len % info.block_size != 0) {
     return err("row length " + std::to_string(row_len) + " is not whole " +
-               std::string(DTypeName(dtype)) + " blocks");
+               std::string(info.name) + " blocks");
   }
-  uint64_t n_bytes = 0;
-  if (__builtin_mul_overflow(*row_bytes, n_rows, &n_bytes)) return err("byte size overflows");
+  uint64_t row_bytes = 0, n_bytes = 0;
+  if (__builtin_mul_overflow(row_len / info.block_size, uint64_t{info.block_bytes}, &row_bytes) ||
+      __builtin_mul_overflow(row_bytes, n_rows, &n_bytes)) {
+    return err("byte size overflows");
+  }
   if (n_bytes != data.size()) {
     return err("expected " + std::to_string(n_bytes) + " bytes of data, got " +
                std::to_string(data.size()));
