@@ -9,9 +9,11 @@ packages=(
   clang libclang-rt-14-dev                     # libFuzzer and sanitizer runtimes
   libhwy-dev                                   # SIMD (Highway)
   libpcre2-dev                                 # Unicode regexes for BPE pre-tokenizers
+  libicu-dev                                   # Unicode properties and NFD for WordPiece
   nlohmann-json3-dev                           # JSON (tokenizer.json import, --json output)
   libcli11-dev                                 # command-line flags
   libcpp-httplib-dev libcurl4-openssl-dev      # HTTP server and client
+  libssl-dev                                   # SHA-256 (libcrypto EVP) for download checks
   libsqlite3-dev                               # embedded store
 )
 
