@@ -88,3 +88,59 @@ StatusOr<ModelConfig> GetPreset(std::string_view name, Arch arch) {
 }
 
 }  // namespace flotilla
+
+namespace flotilla {
+namespace {
+
+StatusOr<int32_t> GetPositive(const gguf::File& file, const std::string& key) {
+  ASSIGN_OR_RETURN(uint64_t v, file.GetUint(key));
+  if (v == 0 || v > (1u << 30)) {
+    return InvalidArgumentError(key + " = " + std::to_string(v) + " is out of range");
+  }
+  return static_cast<int32_t>(v);
+}
+
+}  // namespace
+
+StatusOr<ModelConfig> ModelConfigFromGguf(const gguf::File& file) {
+  ASSIGN_OR_RETURN(std::string arch_name, file.GetString("general.architecture"));
+  std::optional<Arch> arch = ArchFromName(arch_name);
+  if (!arch) {
+    return UnimplementedError("unsupported architecture '" + arch_name + "'; supported: llama, qwen2");
+  }
+  const std::string a = arch_name + ".";
+  ModelConfig c;
+  c.arch = *arch;
+  if (auto name = file.GetString("general.name"); name.ok()) c.name = *name;
+  ASSIGN_OR_RETURN(c.n_ctx_train, GetPositive(file, a + "context_length"));
+  ASSIGN_OR_RETURN(c.n_embd, GetPositive(file, a + "embedding_length"));
+  ASSIGN_OR_RETURN(c.n_layer, GetPositive(file, a + "block_count"));
+  ASSIGN_OR_RETURN(c.n_ff, GetPositive(file, a + "feed_forward_length"));
+  ASSIGN_OR_RETURN(c.n_head, GetPositive(file, a + "attention.head_count"));
+  c.n_head_kv = c.n_head;
+  if (file.Find(a + "attention.head_count_kv")) {
+    ASSIGN_OR_RETURN(c.n_head_kv, GetPositive(file, a + "attention.head_count_kv"));
+  }
+  if (file.Find(a + "attention.layer_norm_rms_epsilon")) {
+    ASSIGN_OR_RETURN(double eps, file.GetFloat(a + "attention.layer_norm_rms_epsilon"));
+    c.rms_norm_eps = static_cast<float>(eps);
+  }
+  if (file.Find(a + "rope.freq_base")) {
+    ASSIGN_OR_RETURN(double base, file.GetFloat(a + "rope.freq_base"));
+    c.rope_freq_base = static_cast<float>(base);
+  }
+  if (file.Find(a + "rope.dimension_count")) {
+    ASSIGN_OR_RETURN(c.n_rot, GetPositive(file, a + "rope.dimension_count"));
+  }
+  ASSIGN_OR_RETURN(const gguf::Array* tokens, file.GetArray("tokenizer.ggml.tokens"));
+  c.n_vocab = static_cast<int32_t>(tokens->items.size());
+  c.tied_output = file.FindTensor("output.weight") == nullptr;
+  RETURN_IF_ERROR(c.Validate());
+  if (c.n_rot > c.head_dim() || c.n_rot % 2 != 0) {
+    return InvalidArgumentError(a + "rope.dimension_count " + std::to_string(c.n_rot) +
+                                " must be even and at most the head size " + std::to_string(c.head_dim()));
+  }
+  return c;
+}
+
+}  // namespace flotilla

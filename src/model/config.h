@@ -29,6 +29,7 @@ struct ModelConfig {
   int32_t n_head_kv = 0;       // <arch>.attention.head_count_kv
   float rms_norm_eps = 1e-5f;  // <arch>.attention.layer_norm_rms_epsilon
   float rope_freq_base = 10000.0f;
+  int32_t n_rot = 0;           // <arch>.rope.dimension_count (0: head_dim)
   bool tied_output = false;    // no output.weight: the token embedding doubles as the output matrix
 
   int32_t head_dim() const { return n_embd / n_head; }
@@ -42,4 +43,10 @@ struct ModelConfig {
 std::vector<std::string> PresetNames();
 StatusOr<ModelConfig> GetPreset(std::string_view name, Arch arch);
 
+}  // namespace flotilla
+
+namespace flotilla {
+// Reads general.architecture and the <arch>.* hyper-parameters; n_vocab from the token list.
+// UNIMPLEMENTED naming the architecture when it is not llama or qwen2.
+StatusOr<ModelConfig> ModelConfigFromGguf(const gguf::File& file);
 }  // namespace flotilla

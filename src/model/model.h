@@ -1,0 +1,35 @@
+// A loaded llama-family model: the mapped GGUF file, its config, weights and tokenizer. Immutable
+// once loaded, so several Contexts (sequences) can share it.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "flotilla/status.h"
+#include "gguf/gguf.h"
+#include "model/config.h"
+#include "model/weights.h"
+#include "tokenizer/tokenizer.h"
+
+namespace flotilla {
+
+class Model {
+ public:
+  // Maps and validates `path`. Errors name the file and what is wrong (unsupported architecture,
+  // missing tensor, wrong shape).
+  static StatusOr<std::unique_ptr<Model>> Load(const std::string& path);
+
+  const ModelConfig& config() const { return config_; }
+  const ModelWeights& weights() const { return weights_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const gguf::File& file() const { return file_; }
+
+ private:
+  Model(gguf::File file) : file_(std::move(file)) {}
+  gguf::File file_;
+  ModelConfig config_;
+  ModelWeights weights_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+};
+
+}  // namespace flotilla

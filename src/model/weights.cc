@@ -1,0 +1,86 @@
+#include "model/weights.h"
+
+#include <string>
+
+#include "tensor/traits.h"
+
+namespace flotilla {
+namespace {
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// A view of tensor `name` whose ggml shape must be exactly `shape`.
+StatusOr<TensorView> View(const gguf::File& file, const std::string& name, std::vector<int64_t> shape) {
+  const gguf::TensorInfo* t = file.FindTensor(name);
+  if (!t) return InvalidArgumentError("model has no tensor " + name);
+  if (t->shape != shape) {
+    return InvalidArgumentError("tensor " + name + " has shape " + ShapeString(t->shape) + ", expected " +
+                                ShapeString(shape));
+  }
+  if (GetTraits(t->dtype).dequantize_row == nullptr) {
+    return UnimplementedError("tensor " + name + " has dtype " + std::string(DTypeName(t->dtype)) +
+                              ", which flotilla cannot compute with");
+  }
+  TensorView v;
+  v.dtype = t->dtype;
+  for (size_t i = 0; i < shape.size(); ++i) v.ne[i] = shape[i];
+  v.data = t->data;
+  return v;
+}
+
+// An F32 copy of the vector tensor `name` of length n.
+StatusOr<std::vector<float>> Vector(const gguf::File& file, const std::string& name, int64_t n) {
+  ASSIGN_OR_RETURN(TensorView v, View(file, name, {n}));
+  std::vector<float> out(static_cast<size_t>(n));
+  RETURN_IF_ERROR(DequantizeTensor(v.dtype, {v.data, v.row_bytes()}, n, out.data()));
+  return out;
+}
+
+StatusOr<LayerWeights> LoadLayer(const gguf::File& file, const ModelConfig& c, int layer) {
+  const std::string p = "blk." + std::to_string(layer) + ".";
+  const int64_t n_embd_kv = int64_t{c.n_head_kv} * c.head_dim();
+  LayerWeights w;
+  ASSIGN_OR_RETURN(w.attn_norm, Vector(file, p + "attn_norm.weight", c.n_embd));
+  ASSIGN_OR_RETURN(w.wq, View(file, p + "attn_q.weight", {c.n_embd, c.n_embd}));
+  ASSIGN_OR_RETURN(w.wk, View(file, p + "attn_k.weight", {c.n_embd, n_embd_kv}));
+  ASSIGN_OR_RETURN(w.wv, View(file, p + "attn_v.weight", {c.n_embd, n_embd_kv}));
+  ASSIGN_OR_RETURN(w.wo, View(file, p + "attn_output.weight", {c.n_embd, c.n_embd}));
+  if (c.arch == Arch::kQwen2) {
+    ASSIGN_OR_RETURN(w.bq, Vector(file, p + "attn_q.bias", c.n_embd));
+    ASSIGN_OR_RETURN(w.bk, Vector(file, p + "attn_k.bias", n_embd_kv));
+    ASSIGN_OR_RETURN(w.bv, Vector(file, p + "attn_v.bias", n_embd_kv));
+  }
+  ASSIGN_OR_RETURN(w.ffn_norm, Vector(file, p + "ffn_norm.weight", c.n_embd));
+  ASSIGN_OR_RETURN(w.ffn_gate, View(file, p + "ffn_gate.weight", {c.n_embd, c.n_ff}));
+  ASSIGN_OR_RETURN(w.ffn_up, View(file, p + "ffn_up.weight", {c.n_embd, c.n_ff}));
+  ASSIGN_OR_RETURN(w.ffn_down, View(file, p + "ffn_down.weight", {c.n_ff, c.n_embd}));
+  return w;
+}
+
+}  // namespace
+
+StatusOr<ModelWeights> LoadWeights(const gguf::File& file, const ModelConfig& c) {
+  ModelWeights w;
+  ASSIGN_OR_RETURN(w.token_embd, View(file, "token_embd.weight", {c.n_embd, c.n_vocab}));
+  for (int layer = 0; layer < c.n_layer; ++layer) {
+    ASSIGN_OR_RETURN(LayerWeights lw, LoadLayer(file, c, layer));
+    w.layers.push_back(std::move(lw));
+  }
+  ASSIGN_OR_RETURN(w.output_norm, Vector(file, "output_norm.weight", c.n_embd));
+  if (c.tied_output) {
+    w.output = w.token_embd;
+  } else {
+    ASSIGN_OR_RETURN(w.output, View(file, "output.weight", {c.n_embd, c.n_vocab}));
+  }
+  if (file.FindTensor("rope_freqs.weight")) {
+    const int32_t n_rot = c.n_rot > 0 ? c.n_rot : c.head_dim();
+    ASSIGN_OR_RETURN(w.rope_freqs, Vector(file, "rope_freqs.weight", n_rot / 2));
+  }
+  return w;
+}
+
+}  // namespace flotilla
