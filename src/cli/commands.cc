@@ -11,12 +11,13 @@ void RegisterCommands(CLI::App& app) {
   RegisterInspect(app);
   RegisterTokenize(app);
   RegisterInit(app);
+  RegisterRun(app);
 }
 
 void Finish(const Status& status) {
   if (!status.ok()) {
     std::fprintf(stderr, "flotilla: %s\n", status.message().c_str());
-    exit_code = 1;
+    exit_code = status.code() == StatusCode::kCancelled ? 130 : 1;  // 130: interrupted, as shells report
   }
 }
 

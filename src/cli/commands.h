@@ -12,8 +12,9 @@ void RegisterCommands(CLI::App& app);
 void RegisterInspect(CLI::App& app);
 void RegisterTokenize(CLI::App& app);
 void RegisterInit(CLI::App& app);
+void RegisterRun(CLI::App& app);
 
-// Prints `status` as "flotilla: <message>" when not OK and records the exit code (0 or 1).
+// Prints `status` as "flotilla: <message>" when not OK and records the exit code (0, 1, or 130 when cancelled by Ctrl-C).
 void Finish(const Status& status);
 int ExitCode();
 
