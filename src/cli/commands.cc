@@ -10,8 +10,10 @@ int exit_code = 0;
 void RegisterCommands(CLI::App& app) {
   RegisterInspect(app);
   RegisterTokenize(app);
+  RegisterVocabImport(app);
   RegisterInit(app);
   RegisterRun(app);
+  RegisterPerplexity(app);
 }
 
 void Finish(const Status& status) {

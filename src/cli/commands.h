@@ -11,8 +11,10 @@ namespace flotilla::cli {
 void RegisterCommands(CLI::App& app);
 void RegisterInspect(CLI::App& app);
 void RegisterTokenize(CLI::App& app);
+void RegisterVocabImport(CLI::App& app);
 void RegisterInit(CLI::App& app);
 void RegisterRun(CLI::App& app);
+void RegisterPerplexity(CLI::App& app);
 
 // Prints `status` as "flotilla: <message>" when not OK and records the exit code (0, 1, or 130 when cancelled by Ctrl-C).
 void Finish(const Status& status);
