@@ -14,6 +14,7 @@ void RegisterCommands(CLI::App& app) {
   RegisterInit(app);
   RegisterRun(app);
   RegisterPerplexity(app);
+  RegisterQuantize(app);
 }
 
 void Finish(const Status& status) {
