@@ -138,7 +138,10 @@ Status BeginBody(Transfer& t) {
     return Status::Ok();
   }
   if (t.http_code >= 400) return HttpError(t);
-  if (t.http_code == 206) {
+  // Some servers answer a Range request with 200 but a partial body and a Content-Range; believe the
+  // Content-Range then.
+  bool partial = t.http_code == 206 || (t.http_code == 200 && t.offset > 0 && !t.content_range.empty());
+  if (partial) {
     int64_t start = 0;
     if (!ParseContentRange(t.content_range, &start, &t.total) || start != static_cast<int64_t>(t.offset)) {
       t.bad_resume = true;
@@ -166,6 +169,7 @@ Status BeginBody(Transfer& t) {
 size_t OnBody(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t len = size * n;
+  if (t->request->cancel != nullptr && t->request->cancel->load()) return 0;  // see Perform()
   if (!t->body_started) {
     t->error = BeginBody(*t);
     if (!t->error.ok()) return 0;  // != len: libcurl stops with CURLE_WRITE_ERROR
@@ -226,6 +230,7 @@ Status Perform(Transfer& t, const std::string& part_path) {
   }
   CURLcode rc = curl_easy_perform(c);
   if (!t.error.ok()) return t.error;
+  if (req.cancel != nullptr && req.cancel->load() && rc != CURLE_OK) rc = CURLE_ABORTED_BY_CALLBACK;
   if (rc != CURLE_OK) {
     std::string detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
     std::string kept = "; " + std::to_string(t.offset + t.written) + " bytes kept in " + part_path +
