@@ -184,7 +184,7 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
     }
     done += static_cast<size_t>(w);
   }
-  t->hasher->Update(std::span<const char>(data, len));
+  t->hasher->Update(std::string_view(data, len));
   t->written += len;
   if (t->request->on_progress) t->request->on_progress(t->offset + t->written, t->total);
   return len;

@@ -28,7 +28,7 @@ Sha256& Sha256::operator=(Sha256&&) noexcept = default;
 
 void Sha256::Reset() { CHECK(EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr) == 1); }
 
-void Sha256::Update(std::span<const char> bytes) {
+void Sha256::Update(std::string_view bytes) {
   if (bytes.empty()) return;
   CHECK(EVP_DigestUpdate(impl_->ctx, bytes.data(), bytes.size()) == 1);
 }
@@ -74,7 +74,7 @@ Status HashFilePrefix(const std::string& path, Sha256& hasher, uint64_t max_byte
       if (max_bytes != UINT64_MAX) status = DataLossError(path + " is shorter than expected");
       break;
     }
-    hasher.Update(std::span<const char>(buf.data(), static_cast<size_t>(n)));
+    hasher.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
     left -= static_cast<uint64_t>(n);
   }
   ::close(fd);

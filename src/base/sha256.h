@@ -3,7 +3,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <span>
 #include <string>
 #include <string_view>
 
@@ -20,8 +19,7 @@ class Sha256 {
   Sha256(Sha256&&) noexcept;
   Sha256& operator=(Sha256&&) noexcept;
 
-  void Update(std::span<const char> bytes);
-  void Update(std::string_view bytes) { Update(std::span<const char>(bytes.data(), bytes.size())); }
+  void Update(std::string_view bytes);
   // The digest of everything fed since construction or Reset(), as 64 lowercase hex digits. After this
   // call the object must be Reset() before reuse.
   std::string HexDigest();
