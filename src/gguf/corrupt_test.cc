@@ -143,6 +143,17 @@ TEST(CorruptTest, DimsProductOverflows) {
   ExpectDataLoss(bytes, {"byte size overflows"});
 }
 
+TEST(CorruptTest, PartialDimsProductOverflows) {
+  ByteBuilder b;  // the first two dims overflow int64 even though the last one is zero
+  b.Header(1, 0).TensorInfo("t", {(int64_t{1} << 33) + 8, int64_t{1} << 30, 0}, kF32, 0).PadTo(32);
+  StatusOr<File> f = File::Parse(b.span());
+  ASSERT_TRUE(f.ok()) << f.status().ToString();  // empty tensor: fine
+  EXPECT_EQ(f->tensors()[0].n_elements(), 0);
+  ByteBuilder c;
+  c.Header(1, 0).TensorInfo("t", {(int64_t{1} << 33) + 8, int64_t{1} << 30, 1}, kF32, 0).PadTo(32);
+  ExpectDataLoss(c, {"element count overflows"});
+}
+
 TEST(CorruptTest, TooManyDims) {
   ByteBuilder b;
   b.Header(1, 0).TensorInfo("t", {1, 1, 1, 1, 1}, kF32, 0);

@@ -262,13 +262,14 @@ Status ReadTensorInfo(Cursor& c, uint64_t alignment, TensorInfo* t) {
     }
     t->shape.push_back(dim);
   }
-  // The element count must fit in int64 (ggml's limit); zero-sized dims are allowed.
-  uint64_t n_elements = 1;
+  // The element count must fit in int64 (ggml's limit), and so must every partial product, so that
+  // n_elements() cannot overflow. A zero dim makes the tensor empty whatever the others are.
   bool overflow = false;
-  for (int64_t dim : t->shape) {
-    overflow |= __builtin_mul_overflow(n_elements, static_cast<uint64_t>(dim), &n_elements);
+  if (std::find(t->shape.begin(), t->shape.end(), 0) == t->shape.end()) {
+    int64_t n_elements = 1;
+    for (int64_t dim : t->shape) overflow = overflow || __builtin_mul_overflow(n_elements, dim, &n_elements);
   }
-  if (overflow || n_elements > static_cast<uint64_t>(INT64_MAX)) {
+  if (overflow) {
     return c.Error("tensor " + Printable(t->name) + " element count overflows", dims_offset);
   }
   for (size_t d = 1; d < t->shape.size(); ++d) n_rows *= static_cast<uint64_t>(t->shape[d]);
@@ -366,7 +367,10 @@ Status PlaceTensors(const Cursor& c, uint64_t data_offset, std::span<const uint8
 
 int64_t TensorInfo::n_elements() const {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape) {
+    if (d == 0) return 0;
+  }
+  for (int64_t d : shape) n *= d;  // the reader checked that every partial product fits
   return n;
 }
 
