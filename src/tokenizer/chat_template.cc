@@ -46,7 +46,9 @@ std::string TokenText(const Vocab& vocab, int32_t id) {
 
 StatusOr<std::string> ApplyChatTemplate(const Vocab& vocab, std::span<const ChatMessage> messages,
                                         bool add_generation_prompt) {
-  const std::string_view source = vocab.chat_template ? std::string_view(*vocab.chat_template) : kChatMlTemplate;
+  // As llama.cpp: no template, or the bare name "chatml", means ChatML.
+  const bool chatml = !vocab.chat_template || vocab.chat_template->empty() || *vocab.chat_template == "chatml";
+  const std::string_view source = chatml ? kChatMlTemplate : std::string_view(*vocab.chat_template);
   ASSIGN_OR_RETURN(ChatTemplate tmpl, ChatTemplate::Parse(source));
   const std::string bos = TokenText(vocab, vocab.bos), eos = TokenText(vocab, vocab.eos);
   StatusOr<std::string> text = tmpl.Render(messages, add_generation_prompt, bos, eos);

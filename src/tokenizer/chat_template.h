@@ -56,8 +56,9 @@ class ChatTemplate {
   jinja::Template template_;
 };
 
-// Renders `messages` with the vocab's tokenizer.chat_template (ChatML when it has none, as
-// llama.cpp does), passing the texts of the vocab's BOS and EOS tokens ("" when it has none).
+// Renders `messages` with the vocab's tokenizer.chat_template (ChatML when it has none or it is
+// the bare name "chatml", as llama.cpp does), passing the texts of the vocab's BOS and EOS tokens
+// ("" when it has none).
 // When the template raises an exception on a leading system message and the next message is
 // from the user, the system text is merged into that user message ("system\n\nuser") and the
 // conversation rendered again: Gemma's documented way to give system instructions.

@@ -65,7 +65,10 @@ class Parser {
   }
   Status ExpectOp(std::string_view op) {
     if (AcceptOp(op)) return Status::Ok();
-    return Unexpected("'" + std::string(op) + "'");
+    std::string quoted = "'";  // built in steps: GCC 12 warns (-Wrestrict) on "'" + string + "'"
+    quoted.append(op);
+    quoted += '\'';
+    return Unexpected(quoted);
   }
   Status ExpectStmtEnd() {
     if (Peek().kind == TokenKind::kStmtEnd) {
