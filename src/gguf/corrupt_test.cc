@@ -181,6 +181,13 @@ TEST(CorruptTest, UnknownDType) {
   ExpectDataLoss(b, {"unknown dtype 1000", "offset 45"});
 }
 
+TEST(CorruptTest, UnsupportedGgmlDType) {
+  ByteBuilder b;
+  b.Header(1, 0).TensorInfo("t", {256}, 16, 0);
+  AddF32Data(b, 32);
+  ExpectError(b, StatusCode::kUnimplemented, {"dtype 16 (iq2_xxs)", "offset 45"});
+}
+
 TEST(CorruptTest, RowNotWholeBlocks) {
   ByteBuilder b;
   b.Header(1, 0).TensorInfo("t", {31, 2}, kQ8_0, 0);

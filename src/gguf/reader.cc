@@ -243,40 +243,67 @@ Status ReadMetadata(Cursor& c, uint64_t n_kv, Metadata* md) {
   return Status::Ok();
 }
 
-// Reads one tensor info; `data` is left null (set once the data section is known).
-Status ReadTensorInfo(Cursor& c, uint64_t alignment, TensorInfo* t) {
-  ASSIGN_OR_RETURN(t->name, c.ReadString("tensor name"));
+// Reads n_dims and the dims of tensor `name` into `shape`.
+Status ReadShape(Cursor& c, const std::string& name, std::vector<int64_t>* shape) {
   uint64_t dims_offset = c.pos();
   ASSIGN_OR_RETURN(uint32_t n_dims, c.Read<uint32_t>("tensor n_dims"));
   if (n_dims > internal::kMaxDims) {
-    return c.Error("tensor " + Printable(t->name) + " has " + std::to_string(n_dims) + " dims",
+    return c.Error("tensor " + Printable(name) + " has " + std::to_string(n_dims) + " dims",
                    dims_offset, "at most 4 are allowed");
   }
-  uint64_t n_rows = 1;
   for (uint32_t d = 0; d < n_dims; ++d) {
     uint64_t dim_offset = c.pos();
     ASSIGN_OR_RETURN(int64_t dim, c.Read<int64_t>("tensor dim"));
     if (dim < 0) {
-      return c.Error("tensor " + Printable(t->name) + " has negative dim " + std::to_string(dim),
+      return c.Error("tensor " + Printable(name) + " has negative dim " + std::to_string(dim),
                      dim_offset);
     }
-    t->shape.push_back(dim);
+    shape->push_back(dim);
   }
   // The element count must fit in int64 (ggml's limit), and so must every partial product, so that
   // n_elements() cannot overflow. A zero dim makes the tensor empty whatever the others are.
-  bool overflow = false;
-  if (std::find(t->shape.begin(), t->shape.end(), 0) == t->shape.end()) {
-    int64_t n_elements = 1;
-    for (int64_t dim : t->shape) overflow = overflow || __builtin_mul_overflow(n_elements, dim, &n_elements);
+  if (std::find(shape->begin(), shape->end(), 0) != shape->end()) return Status::Ok();
+  int64_t n_elements = 1;
+  for (int64_t dim : *shape) {
+    if (__builtin_mul_overflow(n_elements, dim, &n_elements)) {
+      return c.Error("tensor " + Printable(name) + " element count overflows", dims_offset);
+    }
   }
-  if (overflow) {
-    return c.Error("tensor " + Printable(t->name) + " element count overflows", dims_offset);
+  return Status::Ok();
+}
+
+// ggml types that flotilla does not read; a file using them is valid but UNIMPLEMENTED here.
+std::string_view UnsupportedGgmlTypeName(uint32_t id) {
+  switch (id) {
+    case 16: return "iq2_xxs";
+    case 17: return "iq2_xs";
+    case 18: return "iq3_xxs";
+    case 19: return "iq1_s";
+    case 20: return "iq4_nl";
+    case 21: return "iq3_s";
+    case 22: return "iq2_s";
+    case 23: return "iq4_xs";
+    case 29: return "iq1_m";
+    case 34: return "tq1_0";
+    case 35: return "tq2_0";
+    case 39: return "mxfp4";
+    default: return {};
   }
-  for (size_t d = 1; d < t->shape.size(); ++d) n_rows *= static_cast<uint64_t>(t->shape[d]);
+}
+
+// Reads the dtype of `t` (whose shape is set) and computes t->n_bytes.
+Status ReadDType(Cursor& c, uint64_t dims_offset, TensorInfo* t) {
   uint64_t type_offset = c.pos();
   ASSIGN_OR_RETURN(uint32_t dtype_id, c.Read<uint32_t>("tensor dtype"));
   std::optional<DTypeInfo> info = LookupDType(dtype_id);
   if (!info.has_value()) {
+    std::string_view ggml_name = UnsupportedGgmlTypeName(dtype_id);
+    if (!ggml_name.empty()) {
+      return UnimplementedError("gguf: tensor " + Printable(t->name) + " at offset " +
+                                std::to_string(type_offset) + " has dtype " +
+                                std::to_string(dtype_id) + " (" + std::string(ggml_name) +
+                                "), which flotilla does not support");
+    }
     return c.Error("tensor " + Printable(t->name) + " has unknown dtype " + std::to_string(dtype_id),
                    type_offset);
   }
@@ -288,11 +315,22 @@ Status ReadTensorInfo(Cursor& c, uint64_t alignment, TensorInfo* t) {
                        std::to_string(info->block_size),
                    dims_offset);
   }
+  uint64_t n_rows = 1;  // may wrap when a dim is zero; the product is then zero all the same
+  for (size_t d = 1; d < t->shape.size(); ++d) n_rows *= static_cast<uint64_t>(t->shape[d]);
   uint64_t row_bytes = 0;
   if (__builtin_mul_overflow(row_len / info->block_size, uint64_t{info->block_bytes}, &row_bytes) ||
       __builtin_mul_overflow(row_bytes, n_rows, &t->n_bytes)) {
     return c.Error("tensor " + Printable(t->name) + " byte size overflows", dims_offset);
   }
+  return Status::Ok();
+}
+
+// Reads one tensor info; `data` is left null (set once the data section is known).
+Status ReadTensorInfo(Cursor& c, uint64_t alignment, TensorInfo* t) {
+  ASSIGN_OR_RETURN(t->name, c.ReadString("tensor name"));
+  uint64_t dims_offset = c.pos();
+  RETURN_IF_ERROR(ReadShape(c, t->name, &t->shape));
+  RETURN_IF_ERROR(ReadDType(c, dims_offset, t));
   uint64_t offset_offset = c.pos();
   ASSIGN_OR_RETURN(t->offset, c.Read<uint64_t>("tensor offset"));
   if (t->offset % alignment != 0) {
