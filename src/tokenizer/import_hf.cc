@@ -154,6 +154,8 @@ StatusOr<Vocab> ParseTokenizerJson(const json& root) {
   }
   vocab.pre = *pre_name;
   if (vocab.pre == "llama-bpe") vocab.add_bos = true;
+  // llama.cpp cleans spaces when decoding for gpt-2 and llama-bpe, not for smollm and qwen2.
+  vocab.clean_spaces = vocab.pre == "gpt-2" || vocab.pre == "llama-bpe";
   const json& post = root.contains("post_processor") ? root["post_processor"] : json();
   if (!SpecialsFromTemplate(post, vocab, ids)) {
     vocab.bos = FindFirst(ids, {"<|begin_of_text|>", "<s>", "<|startoftext|>", "<|endoftext|>"});

@@ -164,6 +164,7 @@ StatusOr<Vocab> ImportTiktokenText(std::string_view content) {
   vocab.eot = first_special + 9;  // <|eot_id|>
   vocab.add_bos = true;
   vocab.add_eos = false;
+  vocab.clean_spaces = true;  // llama.cpp's setting for the llama-bpe pre type
   return vocab;
 }
 

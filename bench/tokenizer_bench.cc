@@ -1,0 +1,95 @@
+// Tokenizer throughput on long English text, bytes/s per core (one thread).
+//   build-*/bench/tokenizer_bench [--benchmark_format=json]
+// Text: $FLOTILLA_SHARED (or the compile-time shared dir) /data/tinyshakespeare/input.txt and
+// /data/debian_docs/debian-reference.en.txt; a generated text when they are missing. Vocabs:
+// /models/vocab/ggml-vocab-{gpt-2,llama-bpe,llama-spm}.gguf (a benchmark whose vocab is missing
+// reports an error and is skipped).
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "gguf/gguf.h"
+#include "tokenizer/tokenizer.h"
+
+namespace flotilla {
+namespace {
+
+std::string SharedDir() {
+  if (const char* env = std::getenv("FLOTILLA_SHARED"); env != nullptr && *env != '\0') return env;
+  return FLOTILLA_SHARED_DIR;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+const std::string& Text(const std::string& corpus) {
+  static std::map<std::string, std::string> texts;
+  auto it = texts.find(corpus);
+  if (it != texts.end()) return it->second;
+  std::string text = corpus == "shakespeare" ? Slurp(SharedDir() + "/data/tinyshakespeare/input.txt")
+                                             : Slurp(SharedDir() + "/data/debian_docs/debian-reference.en.txt");
+  if (text.empty()) {  // a deterministic stand-in of about 1 MB
+    const char* words[] = {"the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog's", "back,",
+                           "and", "then", "it", "runs", "42", "miles.\n"};
+    for (size_t i = 0; text.size() < (1 << 20); ++i) {
+      text += words[(i * 7 + i / 3) % 15];
+      text += ' ';
+    }
+  }
+  return texts.emplace(corpus, std::move(text)).first->second;
+}
+
+const Tokenizer* Load(const std::string& vocab) {
+  static std::map<std::string, std::unique_ptr<Tokenizer>> cache;
+  static std::map<std::string, gguf::File> files;
+  auto it = cache.find(vocab);
+  if (it != cache.end()) return it->second.get();
+  auto file = gguf::File::Open(SharedDir() + "/models/vocab/ggml-vocab-" + vocab + ".gguf");
+  if (!file.ok()) return nullptr;
+  auto tokenizer = Tokenizer::FromGguf(*file);
+  if (!tokenizer.ok()) return nullptr;
+  return cache.emplace(vocab, std::move(tokenizer).value()).first->second.get();
+}
+
+void BM_Encode(benchmark::State& state, const std::string& vocab, const std::string& corpus) {
+  const Tokenizer* tokenizer = Load(vocab);
+  if (tokenizer == nullptr) {
+    state.SkipWithError(("cannot load vocab " + vocab).c_str());
+    return;
+  }
+  const std::string& text = Text(corpus);
+  size_t n_tokens = 0;
+  for (auto _ : state) {
+    auto ids = tokenizer->Encode(text, /*add_special=*/false, /*parse_special=*/false);
+    n_tokens = ids.size();
+    benchmark::DoNotOptimize(ids.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
+  state.counters["tokens"] = static_cast<double>(n_tokens);
+  state.counters["text_bytes"] = static_cast<double>(text.size());
+}
+
+BENCHMARK_CAPTURE(BM_Encode, gpt2_shakespeare, std::string("gpt-2"), std::string("shakespeare"))
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Encode, llama_bpe_shakespeare, std::string("llama-bpe"), std::string("shakespeare"))
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Encode, llama_spm_shakespeare, std::string("llama-spm"), std::string("shakespeare"))
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Encode, gpt2_debian, std::string("gpt-2"), std::string("debian"))
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Encode, llama_bpe_debian, std::string("llama-bpe"), std::string("debian"))
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Encode, llama_spm_debian, std::string("llama-spm"), std::string("debian"))
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace flotilla
+
+BENCHMARK_MAIN();
