@@ -31,12 +31,27 @@ class Tokenizer {
 
   const Vocab& vocab() const { return vocab_; }
   int32_t n_vocab() const { return vocab_.size(); }
+  // True for tokens that end generation (llama.cpp's EOG set: eos, eot, eom and tokens such as
+  // "<|im_end|>" or "<end_of_turn>" found by text).
+  bool IsEog(int32_t id) const;
 
  private:
+  // A fragment of the text being encoded: raw bytes [offset, offset + length) or a token id.
+  struct Fragment {
+    int32_t token = -1;  // >= 0: a special/added token
+    size_t offset = 0;
+    size_t length = 0;
+  };
+
   Tokenizer(Vocab vocab, std::unique_ptr<Codec> codec);
+  void InitAttributes();
+  void Partition(std::string_view text, bool parse_special, std::vector<Fragment>& fragments) const;
+
   Vocab vocab_;
   std::unique_ptr<Codec> codec_;
-  std::vector<int32_t> special_ids_;  // tokens matched in text when parse_special, longest first
+  std::vector<uint32_t> attrs_;       // per token: llama.cpp's attribute bits (tokenizer.cc)
+  std::vector<int32_t> special_ids_;  // tokens matched in text before the codec runs, longest first
+  std::vector<int32_t> eog_ids_;      // sorted
 };
 
 }  // namespace flotilla

@@ -38,12 +38,22 @@ struct Vocab {
   bool add_bos = false;
   bool add_eos = false;
   bool add_space_prefix = false;      // SPM: prepend a space to the text
+  bool add_sep = false;               // WPM (and some BPE): sep ends the sequence (llama.cpp's add_sep)
+  bool clean_spaces = false;          // Decode drops spaces before ?!., and some contractions
+  // general.name / general.architecture: llama.cpp sets per-token strip attributes from them (phi-3:
+  // special tokens eat the whitespace that follows them).
+  std::string model_name;
+  std::string architecture;
   std::optional<std::string> chat_template;  // tokenizer.chat_template
 
   int32_t size() const { return static_cast<int32_t>(tokens.size()); }
 
   // Reads tokenizer.ggml.* (and tokenizer.chat_template) with llama.cpp's defaults for absent keys.
-  // Errors name the key: missing token list, lengths that disagree, ids out of range, unknown model.
+  // Errors name the key: missing token list, arrays shorter than the token list, a wrong type,
+  // duplicate tokens, add_bos/add_eos without the id, unknown model. A special id outside the vocab
+  // keeps the per-model default, as llama.cpp does (a default outside the vocab becomes -1).
+  // When tokenizer.ggml.eot_token_id / eom_token_id are absent they are found by text as llama.cpp
+  // does ("<|eot_id|>", "<|im_end|>", ...).
   static StatusOr<Vocab> FromGguf(const gguf::File& file);
   // Writes the same keys (for vocab-only files and for models we create).
   void ToGguf(gguf::Writer& writer) const;
