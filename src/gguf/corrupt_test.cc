@@ -134,6 +134,16 @@ TEST(CorruptTest, CountsBeyondFileSize) {
   ExpectDataLoss(b, {"too many keys (1)", "offset 16", "11 bytes left"});
 }
 
+TEST(CorruptTest, TensorsOutOfOffsetOrderAreValid) {
+  ByteBuilder b;  // infos need not follow data order; an empty tensor may share an offset
+  b.Header(3, 0).TensorInfo("late", {8}, kF32, 32).TensorInfo("early", {8}, kF32, 0);
+  b.TensorInfo("empty", {0}, kF32, 32);
+  AddF32Data(b, 16);
+  StatusOr<File> f = File::Parse(b.span());
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(f->FindTensor("late")->data, f->FindTensor("early")->data + 32);
+}
+
 TEST(CorruptTest, DimsProductOverflows) {
   ByteBuilder b;
   b.Header(1, 0).TensorInfo("t", {int64_t{1} << 32, int64_t{1} << 32}, kF32, 0);
