@@ -245,5 +245,106 @@ TEST_P(TokenizerGoldenTest, LoadsAndRoundTrips) {
 
 INSTANTIATE_TEST_SUITE_P(Vocabs, TokenizerGoldenTest, testing::ValuesIn(AllVocabs()), TestName);
 
+// llama-tokenize's defaults (add_special and parse_special on) on the models of ../shared/models:
+// ref/tokens/tokenize_cases.csv (edge cases on two SPM vocabs) and the qwen2 model's prompts (byte-level
+// BPE with ChatML specials), as ../shared/ref/README.txt and models/qwen2/README.md describe them.
+fs::path FindModel(const std::string& name) {
+  const fs::path models = fs::path(SharedDir()) / "models";
+  std::error_code ec;
+  for (const std::string& candidate : {name, name.substr(0, name.rfind("-f32")) + "-f16"}) {
+    for (const auto& dir : fs::directory_iterator(models, ec)) {
+      const fs::path p = dir.path() / (candidate + ".gguf");
+      if (fs::exists(p)) return p;  // synth15M-f32 is not shipped; its -f16 twin has the same vocab
+    }
+  }
+  return {};
+}
+
+std::vector<int32_t> ParseIds(std::string_view s) {
+  std::vector<int32_t> ids;
+  std::string digits;
+  for (char c : std::string(s) + ",") {
+    if (c == '-' || std::isdigit(static_cast<unsigned char>(c))) {
+      digits += c;
+    } else if (!digits.empty()) {
+      ids.push_back(std::stoi(digits));
+      digits.clear();
+    }
+  }
+  return ids;
+}
+
+std::unique_ptr<Tokenizer> LoadTokenizer(const fs::path& gguf, std::unique_ptr<gguf::File>& keep) {
+  StatusOr<gguf::File> file = gguf::File::Open(gguf.string());
+  if (!file.ok()) return nullptr;
+  keep = std::make_unique<gguf::File>(std::move(*file));
+  StatusOr<std::unique_ptr<Tokenizer>> tok = Tokenizer::FromGguf(*keep);
+  return tok.ok() ? std::move(*tok) : nullptr;
+}
+
+TEST(TokenizerReferenceTest, LlamaTokenizeEdgeCases) {
+  const fs::path dir = fs::path(SharedDir()) / "ref" / "tokens";
+  std::string csv;
+  if (!ReadFile(dir / "tokenize_cases.csv", csv)) GTEST_SKIP() << "no " << dir / "tokenize_cases.csv";
+  std::istringstream lines(csv);
+  std::string line;
+  std::getline(lines, line);  // header: vocab_model,case,text_json,ids
+  int total = 0, pass = 0;
+  std::string loaded_name;
+  std::unique_ptr<gguf::File> file;
+  std::unique_ptr<Tokenizer> tok;
+  while (std::getline(lines, line)) {
+    const size_t c1 = line.find(','), c2 = line.find(',', c1 + 1), open = line.rfind('[');
+    ASSERT_TRUE(c1 != std::string::npos && c2 != std::string::npos && open != std::string::npos) << line;
+    const std::string model = line.substr(0, c1);
+    const int case_no = std::stoi(line.substr(c1 + 1, c2 - c1 - 1));
+    if (model != loaded_name) {
+      const fs::path gguf = FindModel(model);
+      ASSERT_FALSE(gguf.empty()) << "no GGUF for " << model;
+      tok = LoadTokenizer(gguf, file);
+      ASSERT_NE(tok, nullptr) << gguf;
+      loaded_name = model;
+    }
+    char name[32];
+    std::snprintf(name, sizeof(name), "case%02d.txt", case_no);
+    std::string text;
+    ASSERT_TRUE(ReadFile(dir / "cases" / name, text)) << name;
+    const std::vector<int32_t> expected = ParseIds(line.substr(open));
+    const std::vector<int32_t> got = tok->Encode(text, /*add_special=*/true, /*parse_special=*/true);
+    ++total;
+    if (got == expected) {
+      ++pass;
+    } else {
+      ADD_FAILURE() << model << " " << name << " '" << Escape(text) << "'\n  expected " << Show(expected)
+                    << "\n  got      " << Show(got);
+    }
+  }
+  std::printf("llama-tokenize edge cases: %d/%d pass\n", pass, total);
+}
+
+TEST(TokenizerReferenceTest, Qwen2Prompts) {
+  const fs::path dir = fs::path(SharedDir()) / "models" / "qwen2";
+  std::unique_ptr<gguf::File> file;
+  if (!fs::exists(dir / "qwen2-tiny-a-f16.gguf")) GTEST_SKIP() << "no " << dir / "qwen2-tiny-a-f16.gguf";
+  std::unique_ptr<Tokenizer> tok = LoadTokenizer(dir / "qwen2-tiny-a-f16.gguf", file);
+  ASSERT_NE(tok, nullptr);
+  for (int p = 1; p <= 4; ++p) {
+    std::string text, listing;
+    const std::string stem = "p" + std::to_string(p);
+    if (!ReadFile(dir / "ref" / (stem + ".txt"), text) ||
+        !ReadFile(dir / "ref" / ("qwen2-tiny-a-f16." + stem + ".prompt_tokens.txt"), listing)) {
+      continue;
+    }
+    std::vector<int32_t> expected;
+    std::istringstream rows(listing);
+    for (std::string row; std::getline(rows, row);) {
+      if (!row.empty()) expected.push_back(std::stoi(row.substr(0, row.find('\t'))));
+    }
+    const std::vector<int32_t> got = tok->Encode(text, /*add_special=*/true, /*parse_special=*/true);
+    EXPECT_EQ(Show(got), Show(expected)) << stem;
+    EXPECT_EQ(tok->Decode(got), text) << stem;
+  }
+}
+
 }  // namespace
 }  // namespace flotilla
