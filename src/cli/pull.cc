@@ -84,7 +84,7 @@ Status Pull(const PullOptions& opts) {
     req.on_progress = [&bar, &req](uint64_t done, uint64_t total) {
       if (bar == nullptr) {
         ProgressOptions po;
-        po.label = req.output_path;
+        po.label = req.output_path.substr(req.output_path.rfind('/') + 1);  // npos + 1 == 0
         bar = std::make_unique<ProgressBar>(total, po);
         bar->SetBaseline(done);  // bytes resumed from the .part do not count toward the rate
       }
