@@ -28,6 +28,7 @@ struct RenderLimits {
   size_t max_output_bytes = size_t{16} << 20;  // the rendered text and any string built on the way
   uint64_t max_steps = 20'000'000;  // statements + expressions + loop iterations + bytes copied / 64
   int max_call_depth = 64;          // nested macro calls
+  int max_eval_depth = 1000;        // nested statements + expressions, across macro calls (stack)
   size_t max_collection_size = 1'000'000;  // items in a list built by range(), *, etc.
 };
 

@@ -104,7 +104,25 @@ Status Interpreter::ExecBody(const std::vector<StmtPtr>& body) {
   return Status::Ok();
 }
 
+namespace {
+// Counts nesting for the duration of one Exec/Eval call.
+struct DepthScope {
+  explicit DepthScope(int& d) : depth(d) { ++depth; }
+  ~DepthScope() { --depth; }
+  int& depth;
+};
+}  // namespace
+
 Status Interpreter::Exec(const Stmt& s) {
+  DepthScope scope(eval_depth_);
+  if (eval_depth_ > limits_.max_eval_depth) {
+    return ResourceExhaustedError("chat template: evaluation nested deeper than " +
+                                  std::to_string(limits_.max_eval_depth) + " at " + DescribePosition(source_, s.pos));
+  }
+  return ExecInner(s);
+}
+
+Status Interpreter::ExecInner(const Stmt& s) {
   RETURN_IF_ERROR(Charge(1));
   switch (s.kind) {
     case StmtKind::kText: return Emit(s.text);
@@ -318,6 +336,15 @@ static StatusOr<Value> GetItem(const Value& obj, const Value& key) {
 }
 
 StatusOr<Value> Interpreter::Eval(const Expr& e) {
+  DepthScope scope(eval_depth_);
+  if (eval_depth_ > limits_.max_eval_depth) {
+    return ResourceExhaustedError("chat template: evaluation nested deeper than " +
+                                  std::to_string(limits_.max_eval_depth) + " at " + DescribePosition(source_, e.pos));
+  }
+  return EvalInner(e);
+}
+
+StatusOr<Value> Interpreter::EvalInner(const Expr& e) {
   RETURN_IF_ERROR(Charge(1));
   switch (e.kind) {
     case ExprKind::kLiteral: return e.literal;

@@ -28,6 +28,8 @@ class Interpreter {
   enum class Control { kNone, kBreak, kContinue };
 
   Status Exec(const Stmt& s);
+  Status ExecInner(const Stmt& s);
+  StatusOr<Value> EvalInner(const Expr& e);
   Status ExecBody(const std::vector<StmtPtr>& body);
   Status ExecFor(const Stmt& s);
   Status ExecSet(const Stmt& s);
@@ -56,6 +58,7 @@ class Interpreter {
   std::vector<std::unordered_map<std::string, Value>> frames_;
   uint64_t steps_ = 0;
   int call_depth_ = 0;
+  int eval_depth_ = 0;  // nesting of Exec/Eval across macro calls; bounds stack use
   Control control_ = Control::kNone;
 };
 

@@ -8,7 +8,7 @@ namespace flotilla::jinja {
 namespace {
 
 // Bounds recursion so that "((((((..." cannot overflow the stack.
-constexpr int kMaxParseDepth = 200;
+constexpr int kMaxParseDepth = 400;
 
 class Parser {
  public:

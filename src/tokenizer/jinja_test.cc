@@ -277,6 +277,50 @@ TEST(JinjaErrorTest, DeepNestingIsRejectedNotACrash) {
   EXPECT_FALSE(RenderError(lists).ok());
 }
 
+TEST(JinjaErrorTest, DeepRecursionThroughMacrosIsBounded) {
+  // Each macro level nests 30 ifs; 64 levels of macro calls would need a deep native stack.
+  std::string body;
+  for (int i = 0; i < 30; ++i) body += "{% if true %}";
+  body += "{{ f(n + 1) }}";
+  for (int i = 0; i < 30; ++i) body += "{% endif %}";
+  Status st = RenderError("{% macro f(n) %}" + body + "{% endmacro %}{{ f(0) }}");
+  EXPECT_EQ(st.code(), StatusCode::kResourceExhausted) << st.ToString();
+  // Realistic nesting is far from the limits.
+  EXPECT_EQ(R("{{ ((((((((((((((((((((1)))))))))))))))))))) + 1 }}"), "2");
+}
+
+TEST(JinjaErrorTest, MutatedTemplatesNeverCrash) {
+  const std::string seeds[] = {
+      "{%- set ns = namespace(i=0) %}{% for m in messages %}{% if m.role == 'user' %}{% set ns.i = ns.i + 1 %}"
+      "{% endif %}{{- '<|' + m['role'] + '|>\\n' + m.content | trim + eos }}{% endfor %}{{ ns.i }}",
+      "{% macro f(x, y=[1, {'a': 2}]) %}{{ x ~ y[1].a }}{% endmacro %}{{ f(messages[::-1][0].role) }}"
+      "{{ messages | selectattr('role', 'equalto', 'user') | map(attribute='content') | join(', ') }}",
+      "{{ 'a b'.split()[-1:] }}{% for k, v in {'x': 1}.items() if v %}{{ loop.index ~ k }}{% else %}e{% endfor %}"
+      "{# c #}{{ range(3) | list | tojson(indent=2) }}{{ 1 if n is odd else 2 ** 3 // 2 % 5 }}",
+  };
+  const std::string alphabet = "{}%#-+()[]'\".:|~,=!<>*/ abcfinorstx0129\n";
+  uint64_t rng = 12345;
+  auto next = [&]() {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<size_t>(rng >> 33);
+  };
+  RenderLimits limits;
+  limits.max_steps = 20'000;
+  limits.max_output_bytes = 1 << 16;
+  for (int iter = 0; iter < 3000; ++iter) {
+    std::string src = seeds[iter % 3];
+    for (size_t k = 1 + next() % 4; k > 0; --k) {
+      const size_t pos = next() % (src.size() + 1);
+      switch (next() % 3) {
+        case 0: src.insert(pos, 1, alphabet[next() % alphabet.size()]); break;
+        case 1: if (pos < src.size()) src.erase(pos, 1 + next() % 8); break;
+        default: if (pos < src.size()) src[pos] = alphabet[next() % alphabet.size()];
+      }
+    }
+    (void)Render(src, DefaultVars(), limits);
+  }
+}
+
 TEST(JinjaErrorTest, SelfReferenceIsRejected) {
   Status st = RenderError("{% set ns = namespace() %}{% set ns.me = [ns] %}{{ ns }}");
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
