@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <array>
+#include <functional>
+#include <unordered_map>
 #include <string_view>
 #include <utility>
 
@@ -131,12 +133,16 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const gguf::File& file)
 // end-of-generation and fill-in-the-middle tokens found by text, then per-model strip flags.
 void Tokenizer::InitAttributes() {
   const int32_t n = vocab_.size();
+  std::unordered_map<std::string_view, int32_t> ids;
+  ids.reserve(n);
+  for (int32_t i = 0; i < n; ++i) ids.emplace(vocab_.tokens[i], i);
+  auto find = [&](std::string_view text) -> int32_t {
+    auto it = ids.find(text);
+    return it == ids.end() ? -1 : it->second;
+  };
   attrs_.resize(n);
   for (int32_t i = 0; i < n; ++i) attrs_[i] = AttrFromType(vocab_.types[i]);
-  auto find = [&](std::string_view text) -> int32_t {
-    auto it = std::find(vocab_.tokens.begin(), vocab_.tokens.end(), text);
-    return it == vocab_.tokens.end() ? -1 : static_cast<int32_t>(it - vocab_.tokens.begin());
-  };
+
   std::vector<int32_t> eog;
   for (const FimGroup& group : kFimGroups) {
     for (std::string_view text : group.texts) {
@@ -147,21 +153,23 @@ void Tokenizer::InitAttributes() {
       break;
     }
   }
-  for (int32_t i = 0; i < n; ++i) {
-    const std::string& text = vocab_.tokens[i];
-    if (std::find(kEogTexts.begin(), kEogTexts.end(), text) != kEogTexts.end()) {
-      attrs_[i] |= kAttrControl;
-      eog.push_back(i);
-    }
-    if (text == "<|channel|>" || text == "<|message|>" || text == "<|start|>" || text == "<|constrain|>") {
-      attrs_[i] = kAttrUserDefined;  // gpt-oss: always rendered
+  for (std::string_view text : kEogTexts) {
+    if (const int32_t id = find(text); id >= 0) {
+      attrs_[id] |= kAttrControl;
+      eog.push_back(id);
     }
   }
+  for (std::string_view text : {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"}) {
+    if (const int32_t id = find(text); id >= 0) attrs_[id] = kAttrUserDefined;  // gpt-oss: always rendered
+  }
   for (int32_t id : {vocab_.eos, vocab_.eot, vocab_.eom}) {
-    if (id >= 0) {
-      eog.push_back(id);
-      if (id == vocab_.eot || id == vocab_.eom) attrs_[id] |= kAttrControl;
-    }
+    if (id >= 0) eog.push_back(id);
+  }
+  // o200k_harmony: with <|return|> and <|call|> present, <|end|> is not the end of generation.
+  const int32_t end = find("<|end|>");
+  if (end >= 0 && find("<|return|>") >= 0 && find("<|call|>") >= 0) {
+    eog.erase(std::remove(eog.begin(), eog.end(), end), eog.end());
+    attrs_[end] = kAttrUserDefined;
   }
   std::sort(eog.begin(), eog.end());
   eog.erase(std::unique(eog.begin(), eog.end()), eog.end());
@@ -173,12 +181,17 @@ void Tokenizer::InitAttributes() {
   std::stable_sort(special_ids_.begin(), special_ids_.end(), [&](int32_t a, int32_t b) {
     return vocab_.tokens[a].size() > vocab_.tokens[b].size();
   });
+  InitStripAttributes(find);
+}
 
-  const std::string name = Lowercase(vocab_.model_name);
+// llama.cpp keys these on the model's name, pre-tokenizer and architecture (its only source of
+// lstrip/rstrip, which GGUF does not store).
+void Tokenizer::InitStripAttributes(const std::function<int32_t(std::string_view)>& find) {
   auto set_attr = [&](std::string_view text, uint32_t bit, bool on) {
     const int32_t id = find(text);
     if (id >= 0) attrs_[id] = on ? (attrs_[id] | bit) : (attrs_[id] & ~bit);
   };
+  const std::string name = Lowercase(vocab_.model_name);
   if (vocab_.pre.find("jina-v2-") != std::string::npos ||
       vocab_.architecture.find("nomic-bert-moe") != std::string::npos ||
       vocab_.architecture.find("jina-bert-v3") != std::string::npos) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -45,6 +46,7 @@ class Tokenizer {
 
   Tokenizer(Vocab vocab, std::unique_ptr<Codec> codec);
   void InitAttributes();
+  void InitStripAttributes(const std::function<int32_t(std::string_view)>& find);
   void Partition(std::string_view text, bool parse_special, std::vector<Fragment>& fragments) const;
 
   Vocab vocab_;
