@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -195,6 +196,41 @@ int OnXferInfo(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return t->request->cancel != nullptr && t->request->cancel->load() ? 1 : 0;
 }
 
+// Maps a failed curl_easy_perform to a Status that says whether (and where) bytes were kept.
+Status CurlFailure(CURLcode rc, const char* errbuf, const Transfer& t, const std::string& part_path) {
+  const DownloadRequest& req = *t.request;
+  std::string detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
+  std::string kept;  // a .part left empty is deleted by Download()
+  if (t.offset + t.written > 0) {
+    kept = "; " + std::to_string(t.offset + t.written) + " bytes kept in " + part_path +
+           ", run the download again to resume";
+  }
+  std::string of_total = t.total > 0 ? " of " + std::to_string(t.total) : "";
+  switch (rc) {
+    case CURLE_ABORTED_BY_CALLBACK:
+      return {StatusCode::kCancelled, "download interrupted" + kept};
+    case CURLE_OPERATION_TIMEDOUT:
+      if (!t.body_started) return {StatusCode::kDeadlineExceeded, "download of " + req.url + " timed out: " + detail};
+      return {StatusCode::kDeadlineExceeded,
+              "download of " + req.url + " stalled (under " + std::to_string(req.low_speed_bytes_per_s) +
+                  " bytes/s for " + std::to_string(req.low_speed_time_s) + " s)" + kept};
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+      return UnavailableError("cannot connect to " + req.url + ": " + detail);
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+      return InvalidArgumentError("cannot download " + req.url + ": " + detail);
+    case CURLE_PARTIAL_FILE:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+      return UnavailableError("connection lost while downloading " + req.url + " after " +
+                              std::to_string(t.offset + t.written) + of_total + " bytes: " + detail + kept);
+    default:
+      return UnavailableError("download of " + req.url + " failed: " + detail + (t.body_started ? kept : ""));
+  }
+}
+
 // Runs one HTTP request for `t`, resuming at t.offset when it is not 0. OK means the body (or a 416
 // answer, see t.http_code) arrived in full.
 Status Perform(Transfer& t, const std::string& part_path) {
@@ -231,35 +267,7 @@ Status Perform(Transfer& t, const std::string& part_path) {
   CURLcode rc = curl_easy_perform(c);
   if (!t.error.ok()) return t.error;
   if (req.cancel != nullptr && req.cancel->load() && rc != CURLE_OK) rc = CURLE_ABORTED_BY_CALLBACK;
-  if (rc != CURLE_OK) {
-    std::string detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
-    std::string kept = "; " + std::to_string(t.offset + t.written) + " bytes kept in " + part_path +
-                       ", run the download again to resume";
-    std::string of_total = t.total > 0 ? " of " + std::to_string(t.total) : "";
-    switch (rc) {
-      case CURLE_ABORTED_BY_CALLBACK:
-        return {StatusCode::kCancelled, "download interrupted" + kept};
-      case CURLE_OPERATION_TIMEDOUT:
-        if (!t.body_started) return {StatusCode::kDeadlineExceeded, "download of " + req.url + " timed out: " + detail};
-        return {StatusCode::kDeadlineExceeded,
-                "download of " + req.url + " stalled (under " + std::to_string(req.low_speed_bytes_per_s) +
-                    " bytes/s for " + std::to_string(req.low_speed_time_s) + " s)" + kept};
-      case CURLE_COULDNT_RESOLVE_HOST:
-      case CURLE_COULDNT_RESOLVE_PROXY:
-      case CURLE_COULDNT_CONNECT:
-        return UnavailableError("cannot connect to " + req.url + ": " + detail);
-      case CURLE_UNSUPPORTED_PROTOCOL:
-      case CURLE_URL_MALFORMAT:
-        return InvalidArgumentError("cannot download " + req.url + ": " + detail);
-      case CURLE_PARTIAL_FILE:
-      case CURLE_RECV_ERROR:
-      case CURLE_GOT_NOTHING:
-        return UnavailableError("connection lost while downloading " + req.url + " after " +
-                                std::to_string(t.offset + t.written) + of_total + " bytes: " + detail + kept);
-      default:
-        return UnavailableError("download of " + req.url + " failed: " + detail + (t.body_started ? kept : ""));
-    }
-  }
+  if (rc != CURLE_OK) return CurlFailure(rc, errbuf, t, part_path);
   if (!t.body_started) RETURN_IF_ERROR(BeginBody(t));  // an empty body
   if (!t.discard_body && t.total > 0 && t.offset + t.written != t.total) {
     return UnavailableError("download of " + req.url + " ended after " + std::to_string(t.offset + t.written) +

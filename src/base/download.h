@@ -47,8 +47,9 @@ struct DownloadResult {
 
 // Downloads request.url to request.output_path as described at the top of this file. Follows redirects.
 // Errors: INVALID_ARGUMENT (bad URL or checksum syntax), NOT_FOUND (HTTP 404), PERMISSION_DENIED (HTTP
-// 401/403), UNAVAILABLE (other HTTP errors, connection failures), DEADLINE_EXCEEDED (stalled),
-// DATA_LOSS (checksum mismatch, truncated body), CANCELLED, FAILED_PRECONDITION (existing file differs).
+// 401/403), UNAVAILABLE (other HTTP errors, connection refused or lost, truncated body), DEADLINE_EXCEEDED
+// (connect timeout, stalled transfer), DATA_LOSS (checksum mismatch), CANCELLED, FAILED_PRECONDITION
+// (the existing output differs from `sha256`, or another process is writing the same .part).
 StatusOr<DownloadResult> Download(const DownloadRequest& request);
 
 // A resolved model address: the HTTP URL to fetch and whether it points at the Hugging Face hub.
