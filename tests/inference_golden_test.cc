@@ -1,6 +1,7 @@
 // The forward pass against llama.cpp (../shared/ref): prompt ids, last-position logits and greedy
 // continuations for stories260K (F32, F16, Q8_0, Q4_0), the synthetic 15M models and qwen2-tiny.
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -80,7 +81,7 @@ TEST_P(InferenceGolden, MatchesLlamaCpp) {
     float max_diff = 0;
     for (size_t i = 0; i < want.size(); ++i) max_diff = std::max(max_diff, std::fabs((*got)[i] - want[i]));
     EXPECT_LE(max_diff, c.logit_tol) << "max |dlogit| at the last prompt position";
-    RecordProperty("max_abs_logit_diff", std::to_string(max_diff));
+    std::printf("%s kv=%s: max |dlogit| = %.3g\n", c.ref.c_str(), std::string(DTypeName(c.kv)).c_str(), max_diff);
     (*ctx)->Truncate(0);
   }
   std::vector<int32_t> want_greedy = ReadIds(ref + kv + ".greedy_ids.txt");
@@ -95,31 +96,36 @@ TEST_P(InferenceGolden, MatchesLlamaCpp) {
   while (same_prefix < static_cast<int>(want_greedy.size()) && gen->tokens[same_prefix] == want_greedy[same_prefix]) {
     ++same_prefix;
   }
+  std::printf("%s kv=%s: greedy ids agree for %d/%zu tokens\n", c.ref.c_str(), std::string(DTypeName(c.kv)).c_str(),
+              same_prefix, want_greedy.size());
   EXPECT_GE(same_prefix, c.exact_greedy) << "greedy ids agree for the first " << same_prefix << " tokens";
 }
 
 std::vector<Case> Cases() {
   const std::string r = "ref/logits/", q = "models/qwen2/ref/";
   std::vector<Case> cases;
-  // stories260K: F32 within 1e-3 (the bar; llama.cpp is within 3e-6 of float64), F16 weights
-  // 2e-2, Q8_0 0.3 and Q4_0 4.0 (llama.cpp's own gaps to float64: 1.2e-2, 0.26, 3.1).
-  for (auto [file, tol, exact] : {std::tuple{"stories260K-f32", 1e-3f, 64}, {"stories260K-f16", 2e-2f, 64},
-                                  {"stories260K-ff192-f32", 1e-3f, 64}, {"stories260K-ff192-f16", 2e-2f, 64},
-                                  {"stories260K-ff192-q8_0", 0.3f, 64}, {"stories260K-ff192-q4_0", 4.0f, 16},
-                                  {"stories260K-ff192-q4_0-pure", 4.0f, 16}}) {
+  // Tolerances on the last-position logits, with what this implementation measured (it rounds the
+  // activations as llama.cpp does, so even quantized models land close): F32 1e-3 (the bar;
+  // measured 5e-6), F16 weights 1e-2 (4e-3), Q8_0 1e-3 (3e-6), Q4_0 1e-3 on stories260K (4e-6) and
+  // 5e-2 on synth15M (2e-2), qwen2-tiny F16 1e-2 (3e-3) and Q8_0 0.1 (0.065).
+  // Greedy ids: exact for F32, F16 and Q8_0; the first 16 for Q4_0 (the bar).
+  for (auto [file, tol, exact] : {std::tuple{"stories260K-f32", 1e-3f, 64}, {"stories260K-f16", 1e-2f, 64},
+                                  {"stories260K-ff192-f32", 1e-3f, 64}, {"stories260K-ff192-f16", 1e-2f, 64},
+                                  {"stories260K-ff192-q8_0", 1e-3f, 64}, {"stories260K-ff192-q4_0", 1e-3f, 16},
+                                  {"stories260K-ff192-q4_0-pure", 1e-3f, 16}}) {
     for (DType kv : {DType::kF32, DType::kF16}) {
       cases.push_back({std::string("stories260K/") + file + ".gguf", r + file, "", kv, exact, kv == DType::kF32 ? tol : -1});
     }
   }
-  for (auto [file, tol, exact] : {std::tuple{"synth15M-f16", 2e-2f, 64}, {"synth15M-q8_0", 0.3f, 64},
-                                  {"synth15M-q4_0", 4.0f, 16}}) {
+  for (auto [file, tol, exact] : {std::tuple{"synth15M-f16", 1e-2f, 64}, {"synth15M-q8_0", 1e-3f, 64},
+                                  {"synth15M-q4_0", 5e-2f, 16}}) {
     cases.push_back({std::string("synth/") + file + ".gguf", r + file, "", DType::kF32, exact, tol});
   }
   for (std::string file : {"qwen2-tiny-a-f16", "qwen2-tiny-a-q8_0"}) {
     for (std::string p : {"p1", "p2", "p3", "p4"}) {
       const bool f16 = file.find("f16") != std::string::npos;
-      cases.push_back({"qwen2/" + file + ".gguf", q + file + "." + p, p + ".txt", DType::kF32, f16 ? 32 : 8,
-                       f16 ? 1e-2f : 0.25f});
+      cases.push_back({"qwen2/" + file + ".gguf", q + file + "." + p, p + ".txt", DType::kF32, 32, f16 ? 1e-2f : 0.1f});
+      cases.push_back({"qwen2/" + file + ".gguf", q + file + "." + p, p + ".txt", DType::kF16, 32, -1});
     }
   }
   return cases;
