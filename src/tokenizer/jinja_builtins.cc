@@ -10,6 +10,7 @@
 namespace flotilla::jinja {
 namespace {
 
+constexpr size_t kMaxCharsAsList = 1'000'000;
 constexpr std::string_view kPyWhitespace = " \t\n\r\v\f\x1c\x1d\x1e\x1f";
 
 // Positional argument `index`, else keyword `name`, else nullptr.
@@ -166,6 +167,7 @@ StatusOr<ValueList> AsList(const Value& v) {
       return keys;
     }
     case Value::Kind::kString: {
+      if (v.str().size() > kMaxCharsAsList) return ResourceExhaustedError("string too long to split into characters");
       ValueList chars;
       const std::vector<size_t> offs = CodePointOffsets(v.str());
       for (size_t i = 0; i + 1 < offs.size(); ++i) chars.push_back(Value::String(v.str().substr(offs[i], offs[i + 1] - offs[i])));
@@ -310,7 +312,7 @@ std::string HtmlEscape(const std::string& s) {
 StatusOr<Value> StringFilter(Interpreter& interp, std::string_view name, const Value& v, const CallArgs& args) {
   RETURN_IF_ERROR(NeedString(v, name));
   const std::string& s = v.str();
-  if (name == "trim") {
+  if (name == "trim" || name == "strip") {
     ASSIGN_OR_RETURN(std::string set, StripSet(Arg(args, 0, "chars")));
     return Value::String(Strip(s, set, true, true));
   }
@@ -357,34 +359,36 @@ StatusOr<Value> NumberFilter(std::string_view name, const Value& v, const CallAr
   return Value::Float(x / scale);
 }
 
-}  // namespace
+// sum, min and max of a sequence.
+StatusOr<Value> AggregateFilter(std::string_view name, const Value& v) {
+  ASSIGN_OR_RETURN(ValueList items, AsList(v));
+  if (name == "sum") {
+    Value total = Value::Int(0);
+    for (const Value& item : items) {
+      if (!item.is_number()) return InvalidArgumentError("sum: non-numeric item");
+      int64_t sum = 0;
+      if (total.kind() == Value::Kind::kFloat || item.kind() == Value::Kind::kFloat) {
+        total = Value::Float(total.float_value() + item.float_value());
+      } else if (__builtin_add_overflow(total.int_value(), item.int_value(), &sum)) {
+        return InvalidArgumentError("sum: integer overflow");
+      } else {
+        total = Value::Int(sum);
+      }
+    }
+    return total;
+  }
+  if (items.empty()) return Value::Undefined(std::string(name));
+  Value best = items[0];
+  for (const Value& item : items) {
+    std::optional<int> c = CompareValues(item, best);
+    if (!c) return InvalidArgumentError(std::string(name) + ": values are not comparable");
+    if ((name == "min" && *c < 0) || (name == "max" && *c > 0)) best = item;
+  }
+  return best;
+}
 
-StatusOr<Value> ApplyFilter(Interpreter& interp, std::string_view name, const Value& v, const CallArgs& args) {
-  RETURN_IF_ERROR(interp.Charge(1));
-  if (name == "trim" || name == "upper" || name == "lower" || name == "capitalize" || name == "title" ||
-      name == "replace" || name == "escape" || name == "e") {
-    return StringFilter(interp, name, v, args);
-  }
-  if (name == "int" || name == "float" || name == "abs" || name == "round") return NumberFilter(name, v, args);
-  if (name == "length" || name == "count") {
-    ASSIGN_OR_RETURN(int64_t n, Length(v));
-    return Value::Int(n);
-  }
-  if (name == "tojson") {
-    const Value* indent = Arg(args, 0, "indent");
-    ASSIGN_OR_RETURN(std::string json, ToJson(v, indent && indent->is_number() ? static_cast<int>(std::clamp<int64_t>(indent->int_value(), 0, 64)) : -1));
-    RETURN_IF_ERROR(interp.CheckSize(json.size()));
-    return Value::String(std::move(json));
-  }
-  if (name == "default" || name == "d") {
-    const Value* def = Arg(args, 0, "default_value");
-    const Value* boolean = Arg(args, 1, "boolean");
-    const bool use_default = v.is_undefined() || (boolean && boolean->Truthy() && !v.Truthy());
-    if (!use_default) return v;
-    return def ? *def : Value::String("");
-  }
-  if (name == "string") return Value::String(ToOutputString(v));
-  if (name == "safe") return v;
+// Filters over lists, dicts and strings-as-sequences.
+StatusOr<Value> CollectionFilter(Interpreter& interp, std::string_view name, const Value& v, const CallArgs& args) {
   if (name == "join") return JoinFilter(interp, v, args);
   if (name == "items") return Items(v);
   if (name == "list") {
@@ -411,32 +415,50 @@ StatusOr<Value> ApplyFilter(Interpreter& interp, std::string_view name, const Va
   if (name == "select" || name == "reject") return SelectFilter(interp, v, args, false, name == "select");
   if (name == "selectattr" || name == "rejectattr") return SelectFilter(interp, v, args, true, name == "selectattr");
   if (name == "map") return MapFilter(interp, v, args);
-  if (name == "sum" || name == "min" || name == "max") {
-    ASSIGN_OR_RETURN(ValueList items, AsList(v));
-    if (name == "sum") {
-      Value total = Value::Int(0);
-      for (const Value& item : items) {
-        if (!item.is_number()) return InvalidArgumentError("sum: non-numeric item");
-        total = total.kind() == Value::Kind::kFloat || item.kind() == Value::Kind::kFloat
-                    ? Value::Float(total.float_value() + item.float_value())
-                    : Value::Int(total.int_value() + item.int_value());
-      }
-      return total;
-    }
-    if (items.empty()) return Value::Undefined(std::string(name));
-    Value best = items[0];
-    for (const Value& item : items) {
-      std::optional<int> c = CompareValues(item, best);
-      if (!c) return InvalidArgumentError(std::string(name) + ": values are not comparable");
-      if ((name == "min" && *c < 0) || (name == "max" && *c > 0)) best = item;
-    }
-    return best;
-  }
+  if (name == "sum" || name == "min" || name == "max") return AggregateFilter(name, v);
   return InvalidArgumentError("unknown filter '" + std::string(name) + "'");
 }
 
+}  // namespace
+
+uint64_t WorkUnits(const Value& v) {
+  if (v.is_string()) return 1 + v.str().size() / 64;
+  if (v.is_list()) return 1 + v.list().size();
+  if (v.is_mapping()) return 1 + v.dict().size();
+  return 1;
+}
+
+StatusOr<Value> ApplyFilter(Interpreter& interp, std::string_view name, const Value& v, const CallArgs& args) {
+  RETURN_IF_ERROR(interp.Charge(WorkUnits(v)));
+  if (name == "trim" || name == "strip" || name == "upper" || name == "lower" || name == "capitalize" || name == "title" ||
+      name == "replace" || name == "escape" || name == "e") {
+    return StringFilter(interp, name, v, args);
+  }
+  if (name == "int" || name == "float" || name == "abs" || name == "round") return NumberFilter(name, v, args);
+  if (name == "length" || name == "count") {
+    ASSIGN_OR_RETURN(int64_t n, Length(v));
+    return Value::Int(n);
+  }
+  if (name == "tojson") {
+    const Value* indent = Arg(args, 0, "indent");
+    ASSIGN_OR_RETURN(std::string json, ToJson(v, indent && indent->is_number() ? static_cast<int>(std::clamp<int64_t>(indent->int_value(), 0, 64)) : -1));
+    RETURN_IF_ERROR(interp.CheckSize(json.size()));
+    return Value::String(std::move(json));
+  }
+  if (name == "default" || name == "d") {
+    const Value* def = Arg(args, 0, "default_value");
+    const Value* boolean = Arg(args, 1, "boolean");
+    const bool use_default = v.is_undefined() || (boolean && boolean->Truthy() && !v.Truthy());
+    if (!use_default) return v;
+    return def ? *def : Value::String("");
+  }
+  if (name == "string") return Value::String(ToOutputString(v));
+  if (name == "safe") return v;
+  return CollectionFilter(interp, name, v, args);
+}
+
 StatusOr<bool> ApplyTest(Interpreter& interp, std::string_view name, const Value& v, const CallArgs& args) {
-  RETURN_IF_ERROR(interp.Charge(1));
+  RETURN_IF_ERROR(interp.Charge(WorkUnits(v) + (args.positional.empty() ? 0 : WorkUnits(args.positional[0]))));
   using K = Value::Kind;
   if (name == "defined") return !v.is_undefined();
   if (name == "undefined") return v.is_undefined();
@@ -554,7 +576,7 @@ static StatusOr<Value> StringMethod(Interpreter& interp, const std::string& s, s
 }
 
 StatusOr<Value> CallMethod(Interpreter& interp, const Value& obj, std::string_view name, const CallArgs& args) {
-  RETURN_IF_ERROR(interp.Charge(1));
+  RETURN_IF_ERROR(interp.Charge(WorkUnits(obj)));
   if (obj.is_string()) return StringMethod(interp, obj.str(), name, args);
   if (obj.kind() == Value::Kind::kDict) {
     if (name == "items") return Items(obj);

@@ -160,6 +160,7 @@ StatusOr<std::vector<Value>> Interpreter::Iterate(const Value& v) {
       for (const auto& [k, item] : v.dict().items()) items.push_back(Value::String(k));
       return items;
     case Value::Kind::kString: {
+      RETURN_IF_ERROR(CheckSize(0, v.str().size()));  // one item per byte at most
       const std::vector<size_t> offs = CodePointOffsets(v.str());
       for (size_t i = 0; i + 1 < offs.size(); ++i) {
         items.push_back(Value::String(v.str().substr(offs[i], offs[i + 1] - offs[i])));
@@ -349,18 +350,11 @@ StatusOr<Value> Interpreter::EvalInner(const Expr& e) {
   switch (e.kind) {
     case ExprKind::kLiteral: return e.literal;
     case ExprKind::kName: return Lookup(e.name);
-    case ExprKind::kAttr: {
-      ASSIGN_OR_RETURN(Value obj, Eval(*e.args[0]));
-      if (obj.is_undefined()) return Error(e.pos, "'" + obj.str() + "' is undefined (reading ." + e.name + ")");
-      if (obj.is_mapping()) {
-        const Value* v = obj.dict().Find(e.name);
-        return v ? *v : Value::Undefined(e.name);
-      }
-      return Value::Undefined(e.name);
-    }
+    case ExprKind::kAttr: return EvalAttr(e);
     case ExprKind::kItem: {
       ASSIGN_OR_RETURN(Value obj, Eval(*e.args[0]));
       ASSIGN_OR_RETURN(Value key, Eval(*e.args[1]));
+      if (obj.is_string()) RETURN_IF_ERROR(Charge(WorkUnits(obj)));
       StatusOr<Value> v = GetItem(obj, key);
       if (!v.ok()) return AtPosition(v.status(), e.pos);
       return v;
@@ -381,33 +375,10 @@ StatusOr<Value> Interpreter::EvalInner(const Expr& e) {
       if (!r.ok()) return AtPosition(r.status(), e.pos);
       return Value::Bool(*r != e.negated);
     }
-    case ExprKind::kUnary: {
-      ASSIGN_OR_RETURN(Value v, Eval(*e.args[0]));
-      if (e.name == "not") return Value::Bool(!v.Truthy());
-      if (v.kind() == Value::Kind::kFloat) return Value::Float(e.name == "-" ? -v.float_value() : v.float_value());
-      if (!v.is_number()) return Error(e.pos, "bad operand type for unary " + e.name + ": '" + std::string(v.TypeName()) + "'");
-      if (e.name == "-" && v.int_value() == std::numeric_limits<int64_t>::min()) return Error(e.pos, "integer overflow");
-      return Value::Int(e.name == "-" ? -v.int_value() : v.int_value());
-    }
+    case ExprKind::kUnary: return EvalUnary(e);
     case ExprKind::kBinary: return EvalBinary(e);
-    case ExprKind::kList: {
-      ValueList items;
-      for (const ExprPtr& item : e.args) {
-        ASSIGN_OR_RETURN(Value v, Eval(*item));
-        items.push_back(std::move(v));
-      }
-      return Value::List(std::move(items));
-    }
-    case ExprKind::kDict: {
-      ValueDict dict;
-      for (size_t i = 0; i + 1 < e.args.size(); i += 2) {
-        ASSIGN_OR_RETURN(Value k, Eval(*e.args[i]));
-        ASSIGN_OR_RETURN(Value v, Eval(*e.args[i + 1]));
-        if (!k.is_string()) return Error(e.args[i]->pos, "dict keys must be strings");
-        dict.Set(k.str(), std::move(v));
-      }
-      return Value::Dict(std::move(dict));
-    }
+    case ExprKind::kList:
+    case ExprKind::kDict: return EvalCollection(e);
     case ExprKind::kCondition: {
       ASSIGN_OR_RETURN(Value cond, Eval(*e.args[1]));
       if (cond.Truthy()) return Eval(*e.args[0]);
@@ -416,6 +387,47 @@ StatusOr<Value> Interpreter::EvalInner(const Expr& e) {
     }
   }
   return Error(e.pos, "unknown expression");
+}
+
+StatusOr<Value> Interpreter::EvalAttr(const Expr& e) {
+  ASSIGN_OR_RETURN(Value obj, Eval(*e.args[0]));
+  if (obj.is_undefined()) return Error(e.pos, "'" + obj.str() + "' is undefined (reading ." + e.name + ")");
+  if (obj.is_mapping()) {
+    const Value* v = obj.dict().Find(e.name);
+    return v ? *v : Value::Undefined(e.name);
+  }
+  return Value::Undefined(e.name);
+}
+
+StatusOr<Value> Interpreter::EvalUnary(const Expr& e) {
+  ASSIGN_OR_RETURN(Value v, Eval(*e.args[0]));
+  if (e.name == "not") return Value::Bool(!v.Truthy());
+  if (v.kind() == Value::Kind::kFloat) return Value::Float(e.name == "-" ? -v.float_value() : v.float_value());
+  if (!v.is_number()) {
+    return Error(e.pos, "bad operand type for unary " + e.name + ": '" + std::string(v.TypeName()) + "'");
+  }
+  if (e.name == "-" && v.int_value() == std::numeric_limits<int64_t>::min()) return Error(e.pos, "integer overflow");
+  return Value::Int(e.name == "-" ? -v.int_value() : v.int_value());
+}
+
+// List and dict displays; dict args alternate key, value.
+StatusOr<Value> Interpreter::EvalCollection(const Expr& e) {
+  if (e.kind == ExprKind::kList) {
+    ValueList items;
+    for (const ExprPtr& item : e.args) {
+      ASSIGN_OR_RETURN(Value v, Eval(*item));
+      items.push_back(std::move(v));
+    }
+    return Value::List(std::move(items));
+  }
+  ValueDict dict;
+  for (size_t i = 0; i + 1 < e.args.size(); i += 2) {
+    ASSIGN_OR_RETURN(Value k, Eval(*e.args[i]));
+    ASSIGN_OR_RETURN(Value v, Eval(*e.args[i + 1]));
+    if (!k.is_string()) return Error(e.args[i]->pos, "dict keys must be strings");
+    dict.Set(k.str(), std::move(v));
+  }
+  return Value::Dict(std::move(dict));
 }
 
 StatusOr<CallArgs> Interpreter::EvalArgs(const Expr& e, size_t first) {
@@ -471,6 +483,7 @@ StatusOr<Value> Interpreter::EvalSlice(const Expr& e) {
   if (!obj.is_list() && !obj.is_string()) {
     return Error(e.pos, "cannot slice a '" + std::string(obj.TypeName()) + "' value");
   }
+  RETURN_IF_ERROR(Charge(WorkUnits(obj)));
   std::vector<size_t> offs;
   if (obj.is_string()) offs = CodePointOffsets(obj.str());
   const int64_t n = obj.is_list() ? static_cast<int64_t>(obj.list().size()) : static_cast<int64_t>(offs.size()) - 1;
@@ -493,6 +506,7 @@ StatusOr<Value> Interpreter::EvalBinary(const Expr& e) {
   if (op == "and") return a.Truthy() ? Eval(*e.args[1]) : a;
   if (op == "or") return a.Truthy() ? a : Eval(*e.args[1]);
   ASSIGN_OR_RETURN(Value b, Eval(*e.args[1]));
+  RETURN_IF_ERROR(Charge(WorkUnits(a) / 2 + WorkUnits(b) / 2));
   if (op == "==") return Value::Bool(ValuesEqual(a, b));
   if (op == "!=") return Value::Bool(!ValuesEqual(a, b));
   if (op == "<" || op == "<=" || op == ">" || op == ">=") {
@@ -522,14 +536,8 @@ StatusOr<Value> Interpreter::EvalBinary(const Expr& e) {
   return r;
 }
 
-StatusOr<Value> Interpreter::EvalArithmetic(std::string_view op, const Value& a, const Value& b) {
-  auto unsupported = [&]() {
-    if (a.is_undefined() || b.is_undefined()) {
-      return InvalidArgumentError("'" + (a.is_undefined() ? a : b).str() + "' is undefined");
-    }
-    return InvalidArgumentError("unsupported operand types for " + std::string(op) + ": '" +
-                                std::string(a.TypeName()) + "' and '" + std::string(b.TypeName()) + "'");
-  };
+// str + str, list + list, str * int, list * int, within the size limits.
+StatusOr<Value> Interpreter::EvalSequenceOp(std::string_view op, const Value& a, const Value& b) {
   if (op == "+" && a.is_string() && b.is_string()) {
     RETURN_IF_ERROR(CheckSize(a.str().size() + b.str().size()));
     RETURN_IF_ERROR(Charge((a.str().size() + b.str().size()) / 64));
@@ -542,21 +550,34 @@ StatusOr<Value> Interpreter::EvalArithmetic(std::string_view op, const Value& a,
     items.insert(items.end(), b.list().begin(), b.list().end());
     return Value::List(std::move(items));
   }
-  if (op == "*" && (a.is_string() || a.is_list()) && b.is_number() && b.kind() != Value::Kind::kFloat) {
-    const int64_t n = std::max<int64_t>(0, b.int_value());
-    const size_t unit = a.is_string() ? a.str().size() : a.list().size();
-    if (unit != 0 && static_cast<uint64_t>(n) > limits_.max_output_bytes) return CheckSize(SIZE_MAX);
-    RETURN_IF_ERROR(a.is_string() ? CheckSize(unit * n) : CheckSize(0, unit * n));
-    RETURN_IF_ERROR(Charge(unit * n / (a.is_string() ? 64 : 1)));
-    if (a.is_string()) {
-      std::string s;
-      for (int64_t i = 0; i < n; ++i) s += a.str();
-      return Value::String(std::move(s));
-    }
-    ValueList items;
-    for (int64_t i = 0; i < n; ++i) items.insert(items.end(), a.list().begin(), a.list().end());
-    return Value::List(std::move(items));
+  // repetition: str * int, list * int
+  const int64_t n = std::max<int64_t>(0, b.int_value());
+  const size_t unit = a.is_string() ? a.str().size() : a.list().size();
+  if (unit == 0) return a.is_string() ? Value::String("") : Value::List({});
+  if (static_cast<uint64_t>(n) > limits_.max_output_bytes) return CheckSize(SIZE_MAX);
+  RETURN_IF_ERROR(a.is_string() ? CheckSize(unit * n) : CheckSize(0, unit * n));
+  RETURN_IF_ERROR(Charge(unit * n / (a.is_string() ? 64 : 1)));
+  if (a.is_string()) {
+    std::string s;
+    for (int64_t i = 0; i < n; ++i) s += a.str();
+    return Value::String(std::move(s));
   }
+  ValueList items;
+  for (int64_t i = 0; i < n; ++i) items.insert(items.end(), a.list().begin(), a.list().end());
+  return Value::List(std::move(items));
+}
+
+StatusOr<Value> Interpreter::EvalArithmetic(std::string_view op, const Value& a, const Value& b) {
+  auto unsupported = [&]() {
+    if (a.is_undefined() || b.is_undefined()) {
+      return InvalidArgumentError("'" + (a.is_undefined() ? a : b).str() + "' is undefined");
+    }
+    return InvalidArgumentError("unsupported operand types for " + std::string(op) + ": '" +
+                                std::string(a.TypeName()) + "' and '" + std::string(b.TypeName()) + "'");
+  };
+  const bool repeat = op == "*" && (a.is_string() || a.is_list()) && (b.kind() == Value::Kind::kInt || b.kind() == Value::Kind::kBool);
+  const bool concat = op == "+" && ((a.is_string() && b.is_string()) || (a.is_list() && b.is_list()));
+  if (repeat || concat) return EvalSequenceOp(op, a, b);
   if (!a.is_number() || !b.is_number()) return unsupported();
   const bool ints = a.kind() != Value::Kind::kFloat && b.kind() != Value::Kind::kFloat;
   const double x = a.float_value(), y = b.float_value();

@@ -38,8 +38,12 @@ class Interpreter {
   StatusOr<std::string> RenderToString(const std::vector<StmtPtr>& body);
 
   StatusOr<Value> Eval(const Expr& e);
+  StatusOr<Value> EvalAttr(const Expr& e);
+  StatusOr<Value> EvalUnary(const Expr& e);
+  StatusOr<Value> EvalCollection(const Expr& e);
   StatusOr<Value> EvalBinary(const Expr& e);
   StatusOr<Value> EvalArithmetic(std::string_view op, const Value& a, const Value& b);
+  StatusOr<Value> EvalSequenceOp(std::string_view op, const Value& a, const Value& b);
   StatusOr<Value> EvalCall(const Expr& e);
   StatusOr<Value> EvalSlice(const Expr& e);
   StatusOr<CallArgs> EvalArgs(const Expr& e, size_t first);
@@ -71,6 +75,8 @@ StatusOr<bool> ApplyTest(Interpreter& interp, std::string_view name, const Value
 // `obj.name(args)` for str, dict and list methods; nullopt-like NOT_FOUND when obj has no such method.
 StatusOr<Value> CallMethod(Interpreter& interp, const Value& obj, std::string_view name, const CallArgs& args);
 bool HasMethod(const Value& obj, std::string_view name);
+// The step cost of touching `v` once: proportional to its size (strings per 64 bytes).
+uint64_t WorkUnits(const Value& v);
 // range, namespace, dict, raise_exception, strftime_now.
 void AddGlobals(std::unordered_map<std::string, Value>& globals);
 // Python slice semantics: the indices of v[start:stop:step] for a sequence of length n.

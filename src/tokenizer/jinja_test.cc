@@ -248,6 +248,7 @@ TEST(JinjaErrorTest, RunawayWorkIsBounded) {
   RenderLimits small;
   small.max_steps = 100'000;
   small.max_output_bytes = 1 << 16;
+  small.max_collection_size = 10'000;
   // A loop that never finishes in practice.
   Status st = RenderError("{% for i in range(1000000) %}{% for j in range(1000000) %}{% endfor %}{% endfor %}", small);
   EXPECT_EQ(st.code(), StatusCode::kResourceExhausted) << st.ToString();
@@ -257,7 +258,13 @@ TEST(JinjaErrorTest, RunawayWorkIsBounded) {
   EXPECT_EQ(st.code(), StatusCode::kResourceExhausted) << st.ToString();
   st = RenderError("{{ 'x' * 100000000000 }}", small);
   EXPECT_EQ(st.code(), StatusCode::kResourceExhausted) << st.ToString();
+  EXPECT_EQ(R("{{ '' * 1000000000000000000 }}{{ [] * 1000000000000000000 }}"), "[]");
   st = RenderError("{{ range(100000000000) }}", small);
+  EXPECT_EQ(st.code(), StatusCode::kResourceExhausted) << st.ToString();
+  // Work proportional to a large string is charged per use.
+  st = RenderError("{% set s = 'x' * 60000 %}{% for i in range(1000) %}{{ s[5] }}{{ s.strip()[:1] }}{% endfor %}", small);
+  EXPECT_EQ(st.code(), StatusCode::kResourceExhausted) << st.ToString();
+  st = RenderError("{% for c in 'x' * 60000 %}{% endfor %}", small);
   EXPECT_EQ(st.code(), StatusCode::kResourceExhausted) << st.ToString();
   // Unbounded recursion.
   st = RenderError("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
