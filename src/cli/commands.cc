@@ -15,6 +15,7 @@ void RegisterCommands(CLI::App& app) {
   RegisterRun(app);
   RegisterPerplexity(app);
   RegisterQuantize(app);
+  RegisterChat(app);
   RegisterPull(app);
 }
 

@@ -60,4 +60,6 @@ const std::atomic<bool>& InterruptFlag() {
   return interrupted;
 }
 
+void ResetInterrupt() { interrupted.store(false); }
+
 }  // namespace flotilla::cli

@@ -37,5 +37,7 @@ StatusOr<LoadedModel> LoadModel(const ModelFlags& flags);
 // Installs a SIGINT handler (once) and returns the flag it sets: the first Ctrl-C asks the running
 // work to stop cleanly, a second one ends the process.
 const std::atomic<bool>& InterruptFlag();
+// Clears the flag after an interrupted piece of work, so that the next Ctrl-C again stops only work.
+void ResetInterrupt();
 
 }  // namespace flotilla::cli
