@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cctype>
+#include <cstdint>
 
 #include "flotilla/check.h"
 
@@ -64,7 +65,9 @@ std::optional<DType> DTypeFromName(std::string_view name) {
 std::optional<uint64_t> RowBytes(DType dtype, uint64_t n_elements) {
   const DTypeInfo& info = GetDTypeInfo(dtype);
   if (n_elements % info.block_size != 0) return std::nullopt;
-  return n_elements / info.block_size * info.block_bytes;
+  const uint64_t blocks = n_elements / info.block_size;
+  if (blocks > UINT64_MAX / info.block_bytes) return std::nullopt;  // would wrap around
+  return blocks * info.block_bytes;
 }
 
 }  // namespace flotilla

@@ -48,7 +48,8 @@ const DTypeInfo& GetDTypeInfo(DType dtype);
 std::optional<DType> DTypeFromName(std::string_view name);
 inline std::string_view DTypeName(DType dtype) { return GetDTypeInfo(dtype).name; }
 
-// Bytes of a row of `n_elements` of `dtype`; nullopt when n_elements is not a whole number of blocks.
+// Bytes of a row of `n_elements` of `dtype`; nullopt when n_elements is not a whole number of blocks
+// or the byte count does not fit in 64 bits.
 std::optional<uint64_t> RowBytes(DType dtype, uint64_t n_elements);
 
 }  // namespace flotilla
