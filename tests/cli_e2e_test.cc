@@ -127,3 +127,15 @@ TEST_F(CliTest, UnknownFlagIsAUsageError) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(CliHelp, EveryCommandPrintsHelp) {
+  for (std::string cmd : {"", "inspect", "tokenize", "init", "run", "chat", "perplexity", "quantize", "pull",
+                          "vocab import"}) {
+    std::string line = std::string(FLOTILLA_BIN) + " " + cmd + " --help >/dev/null 2>&1";
+    EXPECT_EQ(std::system(line.c_str()), 0) << cmd;
+  }
+}
+
+}  // namespace

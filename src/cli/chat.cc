@@ -96,7 +96,7 @@ void RegisterChat(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("chat", "Talk with a model (reads one message per line from stdin)");
   AddModelFlags(*cmd, o->model);
   AddSamplingFlags(*cmd, o->sampling);
-  cmd->add_option("-sys,--system-prompt", o->system, "System message that starts the conversation");
+  cmd->add_option("--system-prompt,--system", o->system, "System message that starts the conversation");
   cmd->add_option("-n,--n-predict", o->n_predict, "Longest answer in tokens (-1: until end of turn)")
       ->capture_default_str();
   cmd->callback([o] { Finish(Run(*o)); });
