@@ -78,7 +78,7 @@ TEST_F(CliTest, TokenizeJsonAddsBosAndRoundTrips) {
   EXPECT_EQ(j["ids"][0], 1);  // <s>
   std::string text;
   for (size_t i = 1; i < j["pieces"].size(); ++i) text += j["pieces"][i].get<std::string>();
-  EXPECT_EQ(text, "\xE2\x96\x81the\xE2\x96\x81boat\xE2\x96\x81knows\xE2\x96\x81the\xE2\x96\x81way");
+  EXPECT_EQ(text, " the boat knows the way");  // pieces render U+2581 as a space, as llama.cpp's do
 }
 
 TEST_F(CliTest, TokenizeFlagsTurnOffBosAndSpecialParsing) {
