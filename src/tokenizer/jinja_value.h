@@ -20,25 +20,8 @@ class Interpreter;
 
 using ValueList = std::vector<Value>;
 
-// A dict with string keys in insertion order (Python dicts keep insertion order; templates that
-// print or iterate dicts depend on it). Linear lookup: template dicts are small.
-class ValueDict {
- public:
-  const Value* Find(std::string_view key) const;
-  void Set(std::string key, Value value);
-  const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
-  size_t size() const { return items_.size(); }
-
- private:
-  std::vector<std::pair<std::string, Value>> items_;
-};
-
-// Arguments of a call: positional, then keyword, as written.
-struct CallArgs {
-  std::vector<Value> positional;
-  std::vector<std::pair<std::string, Value>> keyword;
-  const Value* Keyword(std::string_view name) const;
-};
+class ValueDict;
+struct CallArgs;
 
 // A callable: a builtin (range, namespace, raise_exception, ...) or a template macro.
 using NativeFunction = std::function<StatusOr<Value>(Interpreter& interp, const CallArgs& args)>;
@@ -94,6 +77,27 @@ class Value {
   std::shared_ptr<ValueDict> dict_;
   std::shared_ptr<const NativeFunction> fn_;
 };
+
+// A dict with string keys in insertion order (Python dicts keep insertion order; templates that
+// print or iterate dicts depend on it). Linear lookup: template dicts are small.
+class ValueDict {
+ public:
+  const Value* Find(std::string_view key) const;
+  void Set(std::string key, Value value);
+  const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
+  size_t size() const { return items_.size(); }
+
+ private:
+  std::vector<std::pair<std::string, Value>> items_;
+};
+
+// Arguments of a call: positional, then keyword, as written.
+struct CallArgs {
+  std::vector<Value> positional;
+  std::vector<std::pair<std::string, Value>> keyword;
+  const Value* Keyword(std::string_view name) const;
+};
+
 
 // Nesting bound for printing, comparing and serialising values (namespaces can hold themselves).
 inline constexpr int kMaxValueDepth = 64;
