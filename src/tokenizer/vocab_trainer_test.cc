@@ -32,7 +32,7 @@ TEST(VocabTrainer, LearnsFrequentWordsAsSingleTokens) {
   std::vector<int32_t> ids = (*tok)->Encode("the boat", /*add_special=*/false, /*parse_special=*/false);
   ASSERT_EQ(ids.size(), 2u);
   EXPECT_EQ(v->tokens[ids[0]], "\xE2\x96\x81the");
-  EXPECT_EQ(v->tokens[ids[1]], "\xE2\x96\x81boat");
+  EXPECT_EQ(v->tokens[ids[1]], "\xE2\x96\x81" "boat");
   EXPECT_EQ((*tok)->Decode(ids), "the boat");
 }
 
