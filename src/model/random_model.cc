@@ -1,11 +1,11 @@
 #include "model/random_model.h"
 
-#include <cstring>
 #include <deque>
 #include <random>
 #include <vector>
 
 #include "gguf/gguf.h"
+#include "tensor/traits.h"
 
 namespace flotilla {
 namespace {
@@ -15,6 +15,17 @@ int32_t FileType(DType dtype) {
   switch (dtype) {
     case DType::kF32: return 0;
     case DType::kF16: return 1;
+    case DType::kQ4_0: return 2;
+    case DType::kQ4_1: return 3;
+    case DType::kQ8_0: return 7;
+    case DType::kQ5_0: return 8;
+    case DType::kQ5_1: return 9;
+    case DType::kQ2_K: return 10;
+    case DType::kQ3_K: return 12;
+    case DType::kQ4_K: return 15;
+    case DType::kQ5_K: return 17;
+    case DType::kQ6_K: return 18;
+    case DType::kBF16: return 32;
     default: return -1;
   }
 }
@@ -38,14 +49,12 @@ class TensorBuilder {
   }
 
  private:
+  // Stores `values` ([rows, shape[0]]) in `dtype`.
   Status Add(const std::string& name, DType dtype, std::vector<int64_t> shape, const std::vector<float>& values) {
-    if (dtype != DType::kF32) {
-      return UnimplementedError("random models are written in f32 only for now, not " +
-                                std::string(DTypeName(dtype)));
-    }
-    std::vector<uint8_t>& bytes = storage_.emplace_back(values.size() * sizeof(float));
-    std::memcpy(bytes.data(), values.data(), bytes.size());
-    return writer_.AddTensor(name, dtype, std::move(shape), bytes);
+    const int64_t row_len = shape[0];
+    ASSIGN_OR_RETURN(std::vector<uint8_t> bytes,
+                     QuantizeTensor(dtype, values.data(), static_cast<int64_t>(values.size()) / row_len, row_len));
+    return writer_.AddTensor(name, dtype, std::move(shape), storage_.emplace_back(std::move(bytes)));
   }
 
   gguf::Writer& writer_;
