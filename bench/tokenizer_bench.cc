@@ -1,4 +1,5 @@
-// Tokenizer throughput on long English text, bytes/s per core (one thread).
+// Tokenizer throughput on long English text, bytes/s per core (one thread), and the start-up cost of
+// a vocab: Vocab::FromGguf and Tokenizer::Create (the codec: hash maps, BPE merges).
 //   build-*/bench/tokenizer_bench [--benchmark_format=json]
 // Text: $FLOTILLA_SHARED (or the compile-time shared dir) /data/tinyshakespeare/input.txt and
 // /data/debian_docs/debian-reference.en.txt; a generated text when they are missing. Vocabs:
@@ -76,6 +77,55 @@ void BM_Encode(benchmark::State& state, const std::string& vocab, const std::str
   state.counters["text_bytes"] = static_cast<double>(text.size());
 }
 
+// Encode with parse_special = true: special tokens are searched in the text first.
+void BM_EncodeSpecial(benchmark::State& state, const std::string& vocab, const std::string& corpus) {
+  const Tokenizer* tokenizer = Load(vocab);
+  if (tokenizer == nullptr) {
+    state.SkipWithError(("cannot load vocab " + vocab).c_str());
+    return;
+  }
+  const std::string& text = Text(corpus);
+  for (auto _ : state) {
+    auto ids = tokenizer->Encode(text, /*add_special=*/true, /*parse_special=*/true);
+    benchmark::DoNotOptimize(ids.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
+}
+
+// Vocab::FromGguf on an open (mmap'd) file.
+void BM_VocabFromGguf(benchmark::State& state, const std::string& vocab) {
+  auto file = gguf::File::Open(SharedDir() + "/models/vocab/ggml-vocab-" + vocab + ".gguf");
+  if (!file.ok()) {
+    state.SkipWithError(("cannot open vocab " + vocab).c_str());
+    return;
+  }
+  for (auto _ : state) {
+    auto parsed = Vocab::FromGguf(*file);
+    benchmark::DoNotOptimize(parsed.ok());
+  }
+}
+
+// Tokenizer::Create from a parsed vocab (the copy of the vocab is made outside the timing).
+void BM_CreateTokenizer(benchmark::State& state, const std::string& vocab) {
+  auto file = gguf::File::Open(SharedDir() + "/models/vocab/ggml-vocab-" + vocab + ".gguf");
+  if (!file.ok()) {
+    state.SkipWithError(("cannot open vocab " + vocab).c_str());
+    return;
+  }
+  auto parsed = Vocab::FromGguf(*file);
+  if (!parsed.ok()) {
+    state.SkipWithError(("cannot parse vocab " + vocab).c_str());
+    return;
+  }
+  for (auto _ : state) {
+    state.PauseTiming();
+    Vocab copy = *parsed;
+    state.ResumeTiming();
+    auto tokenizer = Tokenizer::Create(std::move(copy));
+    benchmark::DoNotOptimize(tokenizer.ok());
+  }
+}
+
 BENCHMARK_CAPTURE(BM_Encode, gpt2_shakespeare, std::string("gpt-2"), std::string("shakespeare"))
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Encode, llama_bpe_shakespeare, std::string("llama-bpe"), std::string("shakespeare"))
@@ -88,6 +138,17 @@ BENCHMARK_CAPTURE(BM_Encode, llama_bpe_debian, std::string("llama-bpe"), std::st
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Encode, llama_spm_debian, std::string("llama-spm"), std::string("debian"))
     ->Unit(benchmark::kMillisecond);
+
+BENCHMARK_CAPTURE(BM_EncodeSpecial, llama_bpe_shakespeare, std::string("llama-bpe"),
+                  std::string("shakespeare"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_EncodeSpecial, llama_spm_shakespeare, std::string("llama-spm"),
+                  std::string("shakespeare"))->Unit(benchmark::kMillisecond);
+
+BENCHMARK_CAPTURE(BM_VocabFromGguf, llama_bpe, std::string("llama-bpe"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_VocabFromGguf, llama_spm, std::string("llama-spm"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_CreateTokenizer, gpt2, std::string("gpt-2"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_CreateTokenizer, llama_bpe, std::string("llama-bpe"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_CreateTokenizer, llama_spm, std::string("llama-spm"))->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace flotilla
