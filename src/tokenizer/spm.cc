@@ -1,25 +1,28 @@
 // SentencePiece-style BPE as llama.cpp runs it (llm_tokenizer_spm): spaces become U+2581, the text is
 // split into UTF-8 characters, adjacent pairs that form a vocab token merge highest score first
 // (ties: leftmost), and any final piece that is not a token falls back to byte tokens <0xXX>.
+// llama.cpp runs one merge queue over the whole text; we cut the text where two adjacent characters
+// occur together in no token (e.g. "e" + U+2581 in most vocabs): no merge can cross such a cut, so
+// each segment's merges are exactly the whole-text merges restricted to it, and the ids are the same.
+#include <algorithm>
+#include <cstdint>
 #include <memory>
-#include <queue>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "tokenizer/codec.h"
 #include "tokenizer/utf8.h"
+#include "tokenizer/vocab_index.h"
 
 namespace flotilla {
 namespace {
 
 constexpr std::string_view kSpaceMarker = "\xE2\x96\x81";  // U+2581 LOWER ONE EIGHTH BLOCK
 
-// Replaces every `from` in `s` with `to`.
-std::string ReplaceAll(std::string_view s, std::string_view from, std::string_view to) {
-  std::string out;
-  out.reserve(s.size() + s.size() / 2);
+// Appends `s` with every `from` replaced by `to` to `out`.
+void ReplaceAll(std::string_view s, std::string_view from, std::string_view to, std::string& out) {
+  out.reserve(out.size() + s.size() + s.size() / 2);
   size_t pos = 0;
   while (true) {
     size_t hit = s.find(from, pos);
@@ -29,6 +32,11 @@ std::string ReplaceAll(std::string_view s, std::string_view from, std::string_vi
     pos = hit + from.size();
   }
   out.append(s, pos, std::string_view::npos);
+}
+
+std::string ReplaceAll(std::string_view s, std::string_view from, std::string_view to) {
+  std::string out;
+  ReplaceAll(s, from, to, out);
   return out;
 }
 
@@ -53,36 +61,47 @@ class SpmCodec final : public Codec {
 
  private:
   struct Symbol {
-    int prev;
-    int next;
-    size_t start;  // byte offset into the escaped text
-    size_t n;      // byte length; 0 once merged into its left neighbour
+    int32_t prev;
+    int32_t next;
+    uint32_t start;  // byte offset into the segment
+    uint32_t n;      // byte length; 0 once merged into its left neighbour
   };
   struct Bigram {
-    int left;
-    int right;
     float score;
-    size_t size;
-  };
-  struct BigramLess {  // max-heap order: higher score first, then the leftmost pair
-    bool operator()(const Bigram& l, const Bigram& r) const {
-      return l.score < r.score || (l.score == r.score && l.left > r.left);
+    int32_t left;
+    int32_t right;
+    uint32_t size;
+    // Heap order: higher score first, then the leftmost pair.
+    bool operator<(const Bigram& o) const {
+      return score < o.score || (score == o.score && left > o.left);
     }
   };
-  using Queue = std::priority_queue<Bigram, std::vector<Bigram>, BigramLess>;
+  struct Scratch {
+    std::string text;  // the escaped text
+    std::vector<Symbol> symbols;
+    std::vector<Bigram> heap;
+  };
 
-  int32_t Find(std::string_view piece) const;
-  void TryAddBigram(std::string_view text, const std::vector<Symbol>& symbols, int left, int right,
-                    Queue& queue) const;
+  int32_t Find(std::string_view piece) const { return index_.Find(piece); }
+  void InitJoins();
+  bool Joins(std::string_view text, size_t prev, size_t cur, size_t cur_len) const;
+  void EncodeSegment(std::string_view segment, Scratch& scratch, std::vector<int32_t>& out) const;
+  void TryAddBigram(std::string_view segment, const std::vector<Symbol>& symbols, int left, int right,
+                    std::vector<Bigram>& heap) const;
   void EmitPiece(std::string_view piece, std::vector<int32_t>& out) const;
 
   std::vector<std::string> tokens_;
   std::vector<float> scores_;
   std::vector<TokenType> types_;
-  std::unordered_map<std::string_view, int32_t> ids_;  // views into tokens_
+  VocabIndex index_;  // views into tokens_
   int32_t byte_ids_[256];  // byte -> fallback token, -1 when the vocab has none
   int32_t unk_;
   bool add_space_prefix_;
+  // joins_[a * kJoinCols + b]: some token contains ASCII byte a followed by ASCII byte b (b < 128) or
+  // by U+2581 (b == 128). Where two adjacent characters cannot be part of one token, no merge can
+  // ever cross between them, so the text is encoded in independent segments cut there.
+  static constexpr int kJoinCols = 129;
+  std::vector<uint8_t> joins_;
 };
 
 SpmCodec::SpmCodec(const Vocab& vocab)
@@ -90,8 +109,8 @@ SpmCodec::SpmCodec(const Vocab& vocab)
       add_space_prefix_(vocab.add_space_prefix) {
   scores_.resize(tokens_.size(), 0.0f);
   types_.resize(tokens_.size(), TokenType::kNormal);
-  ids_.reserve(tokens_.size());
-  for (size_t i = 0; i < tokens_.size(); ++i) ids_.emplace(tokens_[i], static_cast<int32_t>(i));
+  index_.Reserve(tokens_.size());
+  for (size_t i = 0; i < tokens_.size(); ++i) index_.Insert(tokens_[i], static_cast<int32_t>(i));
   static const char* kHex = "0123456789ABCDEF";
   for (int b = 0; b < 256; ++b) {
     const char hex[7] = {'<', '0', 'x', kHex[b >> 4], kHex[b & 15], '>', 0};
@@ -99,20 +118,41 @@ SpmCodec::SpmCodec(const Vocab& vocab)
     if (id < 0) id = Find(std::string(1, static_cast<char>(b)));  // llama.cpp's second try
     byte_ids_[b] = id;
   }
+  InitJoins();
 }
 
-int32_t SpmCodec::Find(std::string_view piece) const {
-  auto it = ids_.find(piece);
-  return it == ids_.end() ? -1 : it->second;
+void SpmCodec::InitJoins() {
+  joins_.assign(128 * kJoinCols, 0);
+  for (const std::string& token : tokens_) {
+    for (size_t i = 0; i + 1 < token.size(); ++i) {
+      const auto a = static_cast<uint8_t>(token[i]);
+      if (a >= 128) continue;
+      const auto b = static_cast<uint8_t>(token[i + 1]);
+      if (b < 128) joins_[a * kJoinCols + b] = 1;
+      if (token.compare(i + 1, kSpaceMarker.size(), kSpaceMarker) == 0) joins_[a * kJoinCols + 128] = 1;
+    }
+  }
 }
 
-void SpmCodec::TryAddBigram(std::string_view text, const std::vector<Symbol>& symbols, int left,
-                            int right, Queue& queue) const {
+// Whether the character at `cur` (`cur_len` bytes) may end up in one token with the character at
+// `prev` before it. Conservative: true unless both are known and no token holds the pair.
+bool SpmCodec::Joins(std::string_view text, size_t prev, size_t cur, size_t cur_len) const {
+  const auto a = static_cast<uint8_t>(text[prev]);
+  if (cur - prev != 1 || a >= 128) return true;
+  const auto b = static_cast<uint8_t>(text[cur]);
+  if (cur_len == 1 && b < 128) return joins_[a * kJoinCols + b] != 0;
+  if (text.substr(cur, cur_len) == kSpaceMarker) return joins_[a * kJoinCols + 128] != 0;
+  return true;
+}
+
+void SpmCodec::TryAddBigram(std::string_view segment, const std::vector<Symbol>& symbols, int left,
+                            int right, std::vector<Bigram>& heap) const {
   if (left == -1 || right == -1) return;
-  const size_t size = symbols[left].n + symbols[right].n;
-  const int32_t id = Find(text.substr(symbols[left].start, size));
+  const uint32_t size = symbols[left].n + symbols[right].n;
+  const int32_t id = Find(segment.substr(symbols[left].start, size));
   if (id < 0) return;
-  queue.push(Bigram{left, right, scores_[id], size});
+  heap.push_back(Bigram{scores_[id], left, right, size});
+  std::push_heap(heap.begin(), heap.end());
 }
 
 // A final piece: its token, or one fallback token per byte (unk when the vocab has no byte tokens,
@@ -133,25 +173,17 @@ void SpmCodec::EmitPiece(std::string_view piece, std::vector<int32_t>& out) cons
   }
 }
 
-void SpmCodec::Encode(std::string_view raw, bool after_special, std::vector<int32_t>& out) const {
-  std::string text;
-  if (after_special && add_space_prefix_) text = kSpaceMarker;
-  text += ReplaceAll(raw, " ", kSpaceMarker);
-  if (text.empty()) return;
-
-  std::vector<Symbol> symbols;
-  size_t offset = 0;
-  for (size_t n : utf8::SplitChars(text)) {
-    const int index = static_cast<int>(symbols.size());
-    symbols.push_back(Symbol{index - 1, offset + n == text.size() ? -1 : index + 1, offset, n});
-    offset += n;
-  }
-
-  Queue queue;
-  for (int i = 1; i < static_cast<int>(symbols.size()); ++i) TryAddBigram(text, symbols, i - 1, i, queue);
-  while (!queue.empty()) {
-    const Bigram bigram = queue.top();
-    queue.pop();
+// llama.cpp's merge loop over the characters of one segment (scratch.symbols, linked in order).
+void SpmCodec::EncodeSegment(std::string_view segment, Scratch& scratch, std::vector<int32_t>& out) const {
+  std::vector<Symbol>& symbols = scratch.symbols;
+  std::vector<Bigram>& heap = scratch.heap;
+  heap.clear();
+  symbols.back().next = -1;
+  for (int i = 1; i < static_cast<int>(symbols.size()); ++i) TryAddBigram(segment, symbols, i - 1, i, heap);
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end());
+    const Bigram bigram = heap.back();
+    heap.pop_back();
     Symbol& left = symbols[bigram.left];
     Symbol& right = symbols[bigram.right];
     if (left.n == 0 || right.n == 0 || left.n + right.n != bigram.size) continue;  // stale
@@ -159,13 +191,41 @@ void SpmCodec::Encode(std::string_view raw, bool after_special, std::vector<int3
     right.n = 0;
     left.next = right.next;
     if (right.next >= 0) symbols[right.next].prev = bigram.left;
-    TryAddBigram(text, symbols, left.prev, bigram.left, queue);
-    TryAddBigram(text, symbols, bigram.left, left.next, queue);
+    TryAddBigram(segment, symbols, left.prev, bigram.left, heap);
+    TryAddBigram(segment, symbols, bigram.left, left.next, heap);
   }
-
   for (int i = 0; i != -1; i = symbols[i].next) {
-    EmitPiece(std::string_view(text).substr(symbols[i].start, symbols[i].n), out);
+    EmitPiece(segment.substr(symbols[i].start, symbols[i].n), out);
   }
+}
+
+void SpmCodec::Encode(std::string_view raw, bool after_special, std::vector<int32_t>& out) const {
+  thread_local Scratch scratch;
+  std::string& text = scratch.text;
+  text.clear();
+  if (after_special && add_space_prefix_) text = kSpaceMarker;
+  ReplaceAll(raw, " ", kSpaceMarker, text);
+  if (text.empty()) return;
+
+  // Characters as llama.cpp splits them (utf8::SeqLen, clamped); a segment ends where the next
+  // character cannot join the previous one in any token.
+  std::vector<Symbol>& symbols = scratch.symbols;
+  symbols.clear();
+  size_t seg_begin = 0, prev = 0;
+  for (size_t offset = 0; offset < text.size();) {
+    const size_t n = std::min(utf8::SeqLen(text[offset]), text.size() - offset);
+    if (offset > seg_begin && !Joins(text, prev, offset, n)) {
+      EncodeSegment(std::string_view(text).substr(seg_begin, offset - seg_begin), scratch, out);
+      symbols.clear();
+      seg_begin = offset;
+    }
+    const int index = static_cast<int>(symbols.size());
+    symbols.push_back(Symbol{index - 1, index + 1, static_cast<uint32_t>(offset - seg_begin),
+                             static_cast<uint32_t>(n)});
+    prev = offset;
+    offset += n;
+  }
+  EncodeSegment(std::string_view(text).substr(seg_begin), scratch, out);
 }
 
 std::string SpmCodec::DecodeToken(int32_t id) const {

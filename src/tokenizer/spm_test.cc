@@ -93,6 +93,25 @@ TEST(SpmTest, SpacesBecomeMarkersAndPrefixFollowsSpecialTokens) {
   EXPECT_EQ(t2->Encode("a a", false, false), (std::vector<int32_t>{Id(*t2, "a"), sa}));
 }
 
+// The codec encodes the text in segments cut between characters that no token holds together; a
+// vocab with a token across "a" + U+2581 must keep that pair in one segment.
+TEST(SpmTest, TokensAcrossSpacesStillMerge) {
+  std::vector<Piece> pieces = kAbc;
+  pieces.push_back({"a\xE2\x96\x81", -1.2f});
+  pieces.push_back({"a\xE2\x96\x81" "b", -0.5f});
+  auto t = Make(MakeVocab(pieces));
+  const int32_t sp = Id(*t, "\xE2\x96\x81");
+  EXPECT_EQ(t->Encode("ca bc", false, false),
+            (std::vector<int32_t>{sp, Id(*t, "c"), Id(*t, "a\xE2\x96\x81" "b"), Id(*t, "c")}));
+  // "c" + U+2581 is in no token: a cut there changes nothing.
+  EXPECT_EQ(t->Encode("c bc", false, false),
+            (std::vector<int32_t>{sp, Id(*t, "c"), sp, Id(*t, "bc")}));
+  // Without the cross-space tokens the same text splits at the space.
+  auto t2 = Make(MakeVocab(kAbc));
+  EXPECT_EQ(t2->Encode("ca bc", false, false),
+            (std::vector<int32_t>{sp, Id(*t2, "c"), Id(*t2, "a"), sp, Id(*t2, "bc")}));
+}
+
 TEST(SpmTest, UnknownCharactersFallBackToBytes) {
   auto t = Make(MakeVocab(kAbc));
   // U+00E9 is not in the vocab: its two UTF-8 bytes become byte tokens.
