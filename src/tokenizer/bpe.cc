@@ -11,14 +11,14 @@
 
 #include <algorithm>
 #include <array>
+#include <deque>
 #include <memory>
-#include <queue>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "tokenizer/codec.h"
 #include "tokenizer/pretokenizer.h"
+#include "tokenizer/vocab_index.h"
 
 namespace flotilla {
 namespace {
@@ -49,12 +49,6 @@ const ByteTables& Tables() {
   return tables;
 }
 
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-using StringIds = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
-
 // Open-addressing map from a pair of symbol ids to (rank, merged symbol id).
 class MergeTable {
  public:
@@ -80,6 +74,7 @@ class MergeTable {
       }
     }
   }
+  void Prefetch(int32_t left, int32_t right) const { __builtin_prefetch(&entries_[Hash(Key(left, right))]); }
   const Entry* Find(int32_t left, int32_t right) const {
     const uint64_t key = Key(left, right);
     for (size_t i = Hash(key);; i = (i + 1) & mask_) {
@@ -128,6 +123,8 @@ class BpeCodec final : public Codec {
     std::string sanitized;
   };
 
+  Status IndexTokens();
+  void IndexMerges(const std::vector<std::string>& merges);
   void EncodeWord(std::string_view word, Scratch& scratch, std::vector<int32_t>& out) const;
   void PushBigram(const std::vector<Symbol>& symbols, int32_t left, int32_t right,
                   std::vector<Bigram>& heap) const;
@@ -135,8 +132,9 @@ class BpeCodec final : public Codec {
 
   std::unique_ptr<PreTokenizer> pre_;
   std::vector<std::string> tokens_;
+  std::deque<std::string> extra_texts_;  // symbols that are no token (a deque: stable addresses)
   int32_t n_vocab_ = 0;
-  StringIds sym_ids_;  // every known symbol text -> id (< n_vocab_: the token id)
+  VocabIndex sym_ids_;  // every known symbol text -> id (< n_vocab_: the token id); views into the above
   MergeTable merges_;
   std::array<int32_t, 256> byte_sym_{};           // byte -> symbol id of its byte-level character
   std::array<int32_t, 256> single_byte_token_{};  // raw byte value -> token of that 1-byte text
@@ -150,45 +148,77 @@ StatusOr<std::unique_ptr<Codec>> BpeCodec::Create(const Vocab& vocab) {
   ASSIGN_OR_RETURN(codec->pre_, PreTokenizer::Create(vocab.pre));
   codec->tokens_ = vocab.tokens;
   codec->n_vocab_ = vocab.size();
-  codec->sym_ids_.reserve(vocab.tokens.size() + vocab.merges.size() / 8 + 16);
-  for (int32_t id = 0; id < vocab.size(); ++id) {
-    const std::string& text = vocab.tokens[id];
-    if (text.empty()) continue;  // llama.cpp renames empty tokens; they can never match text
-    if (!codec->sym_ids_.emplace(text, id).second) {
-      return InvalidArgumentError("duplicate token in vocabulary: '" + text + "' has ids " +
-                                  std::to_string(codec->sym_ids_.find(text)->second) + " and " +
-                                  std::to_string(id));
-    }
-  }
-  // Extra symbols (merge parts/results that are no tokens) get ids n_vocab, n_vocab + 1, ...
-  int32_t next_extra = codec->n_vocab_;
-  auto intern = [&](std::string_view s) {
-    auto [it, inserted] = codec->sym_ids_.try_emplace(std::string(s), next_extra);
-    if (inserted) ++next_extra;
-    return it->second;
-  };
-  codec->merges_.Reserve(vocab.merges.size());
-  std::string joined;
-  for (size_t rank = 0; rank < vocab.merges.size(); ++rank) {
-    const std::string& merge = vocab.merges[rank];
-    const size_t space = merge.find(' ', 1);
-    if (space == std::string::npos) continue;  // llama.cpp keys it as ("", ""), which never matches
-    const std::string_view left(merge.data(), space);
-    const std::string_view right(merge.data() + space + 1, merge.size() - space - 1);
-    if (right.empty()) continue;
-    joined.assign(left).append(right);
-    const int32_t l = intern(left), r = intern(right), result = intern(joined);
-    codec->merges_.Insert(l, r, static_cast<int32_t>(rank), result);
-  }
+  RETURN_IF_ERROR(codec->IndexTokens());
+  codec->IndexMerges(vocab.merges);
   const ByteTables& tables = Tables();
   for (int b = 0; b < 256; ++b) {
-    auto it = codec->sym_ids_.find(tables.encoded[b]);
-    codec->byte_sym_[b] = it == codec->sym_ids_.end() ? -1 : it->second;
-    auto single = codec->sym_ids_.find(std::string(1, static_cast<char>(b)));
-    codec->single_byte_token_[b] =
-        single != codec->sym_ids_.end() && single->second < codec->n_vocab_ ? single->second : -1;
+    codec->byte_sym_[b] = codec->sym_ids_.Find(tables.encoded[b]);
+    const char byte = static_cast<char>(b);
+    const int32_t single = codec->sym_ids_.Find(std::string_view(&byte, 1));
+    codec->single_byte_token_[b] = single < codec->n_vocab_ ? single : -1;
   }
   return std::unique_ptr<Codec>(std::move(codec));
+}
+
+Status BpeCodec::IndexTokens() {
+  sym_ids_.Reserve(tokens_.size() + tokens_.size() / 16 + 16);
+  // Empty tokens are skipped: llama.cpp renames them; they can never match text.
+  const int32_t dup = sym_ids_.InsertAll(tokens_, /*skip_empty=*/true);
+  if (dup >= 0) {
+    return InvalidArgumentError("duplicate token in vocabulary: '" + tokens_[dup] + "' has ids " +
+                                std::to_string(sym_ids_.Find(tokens_[dup])) + " and " +
+                                std::to_string(dup));
+  }
+  return Status::Ok();
+}
+
+// Merges "left right" (highest priority first) into merges_; parts and results that are no token
+// become extra symbols with ids n_vocab_, n_vocab_ + 1, ... (in merge order). The lookups are random
+// accesses into tables of megabytes, so merges go in batches: hash and prefetch, look up, insert.
+void BpeCodec::IndexMerges(const std::vector<std::string>& merges) {
+  struct Pending {
+    std::string_view left, right;
+    std::string joined;
+    uint64_t hash_left, hash_right, hash_joined;
+    int32_t l, r, result;
+  };
+  constexpr size_t kBatch = 32;
+  std::array<Pending, kBatch> batch;
+  int32_t next_extra = n_vocab_;
+  auto intern = [&](std::string_view s, uint64_t hash) {
+    const int32_t id = sym_ids_.Find(s, hash);
+    if (id >= 0) return id;
+    sym_ids_.Insert(extra_texts_.emplace_back(s), next_extra);
+    return next_extra++;
+  };
+  merges_.Reserve(merges.size());
+  for (size_t base = 0; base < merges.size(); base += kBatch) {
+    const size_t n = std::min(kBatch, merges.size() - base);
+    for (size_t k = 0; k < n; ++k) {
+      Pending& p = batch[k];
+      const std::string& merge = merges[base + k];
+      // No space after the first byte: llama.cpp keys it as ("", ""), which never matches.
+      const size_t space = merge.find(' ', 1);
+      p.left = std::string_view(merge).substr(0, space);
+      p.right = space == std::string::npos ? std::string_view() : std::string_view(merge).substr(space + 1);
+      if (p.right.empty()) continue;
+      p.joined.assign(p.left).append(p.right);
+      p.hash_left = HashBytes(p.left), p.hash_right = HashBytes(p.right), p.hash_joined = HashBytes(p.joined);
+      sym_ids_.Prefetch(p.hash_left), sym_ids_.Prefetch(p.hash_right), sym_ids_.Prefetch(p.hash_joined);
+    }
+    for (size_t k = 0; k < n; ++k) {
+      Pending& p = batch[k];
+      if (p.right.empty()) continue;
+      p.l = intern(p.left, p.hash_left);
+      p.r = intern(p.right, p.hash_right);
+      p.result = intern(p.joined, p.hash_joined);
+      merges_.Prefetch(p.l, p.r);
+    }
+    for (size_t k = 0; k < n; ++k) {
+      const Pending& p = batch[k];
+      if (!p.right.empty()) merges_.Insert(p.l, p.r, static_cast<int32_t>(base + k), p.result);
+    }
+  }
 }
 
 void BpeCodec::Encode(std::string_view text, bool /*after_special*/, std::vector<int32_t>& out) const {
@@ -215,9 +245,9 @@ void BpeCodec::EncodeWord(std::string_view word, Scratch& scratch, std::vector<i
   if (pre_->ignore_merges()) {
     scratch.encoded.clear();
     ByteLevelEncode(word, scratch.encoded);
-    auto it = sym_ids_.find(std::string_view(scratch.encoded));
-    if (it != sym_ids_.end() && it->second < n_vocab_) {
-      out.push_back(it->second);
+    const int32_t id = sym_ids_.Find(scratch.encoded);
+    if (id >= 0 && id < n_vocab_) {
+      out.push_back(id);
       return;
     }
   }

@@ -109,8 +109,7 @@ SpmCodec::SpmCodec(const Vocab& vocab)
       add_space_prefix_(vocab.add_space_prefix) {
   scores_.resize(tokens_.size(), 0.0f);
   types_.resize(tokens_.size(), TokenType::kNormal);
-  index_.Reserve(tokens_.size());
-  for (size_t i = 0; i < tokens_.size(); ++i) index_.Insert(tokens_[i], static_cast<int32_t>(i));
+  index_.InsertAll(tokens_, /*skip_empty=*/false);
   static const char* kHex = "0123456789ABCDEF";
   for (int b = 0; b < 256; ++b) {
     const char hex[7] = {'<', '0', 'x', kHex[b >> 4], kHex[b & 15], '>', 0};

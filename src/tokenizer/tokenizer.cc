@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <array>
 #include <functional>
-#include <unordered_map>
+#include <span>
 #include <string_view>
 #include <utility>
+
+#include "tokenizer/vocab_index.h"
 
 namespace flotilla {
 namespace {
@@ -65,6 +67,55 @@ constexpr std::array<FimGroup, 6> kFimGroups = {{
     {{"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"}, true},
     {{"<|file_sep|>"}, true},
 }};
+
+// gpt-oss tokens that always render (user-defined).
+constexpr std::array<std::string_view, 4> kAlwaysRenderedTexts = {"<|channel|>", "<|message|>",
+                                                                  "<|start|>", "<|constrain|>"};
+// Tokens whose strip attributes depend on the model; the last three lose rstrip on phi-3.
+constexpr std::array<std::string_view, 6> kStripTextsArray = {"<mask>", "[MASK]", "</s>",
+                                                              "<unk>", "<s>", "<|endoftext|>"};
+constexpr std::span<const std::string_view> kStripTexts(kStripTextsArray);
+
+// Finds tokens by text for the attribute rules above: the ids of all the texts those rules name
+// come from one pass over the vocab (tokens whose first byte starts no such text are skipped without
+// hashing), instead of indexing every token. The first id wins for a repeated text, as in
+// llama.cpp's token_to_id map. Any other text falls back to a linear search.
+class TextFinder {
+ public:
+  explicit TextFinder(const std::vector<std::string>& tokens) : tokens_(tokens) {
+    auto want = [this](std::string_view text) {
+      if (text.empty() || !index_.Insert(text, static_cast<int32_t>(ids_.size())).second) return;
+      ids_.push_back(-1);
+      first_bytes_[static_cast<uint8_t>(text[0])] = true;
+      max_size_ = std::max(max_size_, text.size());
+    };
+    for (std::string_view text : kEogTexts) want(text);
+    for (const FimGroup& group : kFimGroups) {
+      for (std::string_view text : group.texts) want(text);
+    }
+    for (std::string_view text : kAlwaysRenderedTexts) want(text);
+    for (std::string_view text : kStripTexts) want(text);
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      const std::string& token = tokens[i];
+      if (token.empty() || token.size() > max_size_ || !first_bytes_[static_cast<uint8_t>(token[0])]) continue;
+      const int32_t slot = index_.Find(token);
+      if (slot >= 0 && ids_[slot] < 0) ids_[slot] = static_cast<int32_t>(i);
+    }
+  }
+  // The first id of the token `text`, or -1.
+  int32_t Find(std::string_view text) const {
+    if (const int32_t slot = index_.Find(text); slot >= 0) return ids_[slot];
+    auto it = std::find(tokens_.begin(), tokens_.end(), text);
+    return it == tokens_.end() ? -1 : static_cast<int32_t>(it - tokens_.begin());
+  }
+
+ private:
+  const std::vector<std::string>& tokens_;
+  VocabIndex index_;          // wanted text -> index into ids_
+  std::vector<int32_t> ids_;  // -1 until found
+  std::array<bool, 256> first_bytes_{};
+  size_t max_size_ = 0;
+};
 
 bool IsCSpace(char c) {  // C-locale isspace, as llama.cpp's strip attributes use it
   return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
@@ -133,13 +184,8 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const gguf::File& file)
 // end-of-generation and fill-in-the-middle tokens found by text, then per-model strip flags.
 void Tokenizer::InitAttributes() {
   const int32_t n = vocab_.size();
-  std::unordered_map<std::string_view, int32_t> ids;
-  ids.reserve(n);
-  for (int32_t i = 0; i < n; ++i) ids.emplace(vocab_.tokens[i], i);
-  auto find = [&](std::string_view text) -> int32_t {
-    auto it = ids.find(text);
-    return it == ids.end() ? -1 : it->second;
-  };
+  const TextFinder finder(vocab_.tokens);
+  auto find = [&](std::string_view text) -> int32_t { return finder.Find(text); };
   attrs_.resize(n);
   for (int32_t i = 0; i < n; ++i) attrs_[i] = AttrFromType(vocab_.types[i]);
 
@@ -159,7 +205,7 @@ void Tokenizer::InitAttributes() {
       eog.push_back(id);
     }
   }
-  for (std::string_view text : {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"}) {
+  for (std::string_view text : kAlwaysRenderedTexts) {
     if (const int32_t id = find(text); id >= 0) attrs_[id] = kAttrUserDefined;  // gpt-oss: always rendered
   }
   for (int32_t id : {vocab_.eos, vocab_.eot, vocab_.eom}) {
@@ -199,7 +245,7 @@ void Tokenizer::InitStripAttributes(const std::function<int32_t(std::string_view
   } else if (name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos) {
     for (int32_t id : special_ids_) attrs_[id] |= kAttrRstrip;
     set_attr("</s>", kAttrRstrip, true);
-    for (std::string_view t : {"<unk>", "<s>", "<|endoftext|>"}) set_attr(t, kAttrRstrip, false);
+    for (std::string_view t : kStripTexts.subspan(3)) set_attr(t, kAttrRstrip, false);
   } else if (name.find("modern-bert") != std::string::npos) {
     set_attr("[MASK]", kAttrLstrip, true);
   }
