@@ -4,8 +4,9 @@
 #include <algorithm>
 #include <array>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
+
+#include "tokenizer/vocab_index.h"
 
 namespace flotilla {
 namespace {
@@ -140,15 +141,11 @@ Status ReadTokenArrays(const gguf::File& file, Vocab& v) {
                                                     : TokenType::kUndefined;
     }
   }
-  std::unordered_map<std::string_view, size_t> seen;
-  seen.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    auto [it, inserted] = seen.emplace(v.tokens[i], i);
-    if (!inserted) {
-      return InvalidArgumentError(KeyError(kTokensKey, "duplicate token '" + v.tokens[i] + "' at ids " +
-                                                           std::to_string(it->second) + " and " +
-                                                           std::to_string(i)));
-    }
+  VocabIndex seen;
+  if (const int32_t dup = seen.InsertAll(v.tokens, /*skip_empty=*/false); dup >= 0) {
+    return InvalidArgumentError(KeyError(kTokensKey, "duplicate token '" + v.tokens[dup] + "' at ids " +
+                                                         std::to_string(seen.Find(v.tokens[dup])) +
+                                                         " and " + std::to_string(dup)));
   }
   if (file.Find(kMergesKey) != nullptr) {
     ASSIGN_OR_RETURN(v.merges, file.GetStringArray(kMergesKey));
