@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "tokenizer/codec.h"
@@ -65,17 +66,27 @@ class SpmCodec final : public Codec {
     int32_t next;
     uint32_t start;  // byte offset into the segment
     uint32_t n;      // byte length; 0 once merged into its left neighbour
+    int32_t id;      // the token of the symbol's text, -1 when there is none
+    int32_t cls;     // CharClass of a single character, -1 once merged
   };
   struct Bigram {
     float score;
     int32_t left;
     int32_t right;
     uint32_t size;
+    int32_t id;  // the token of the pair's text
     // Heap order: higher score first, then the leftmost pair.
     bool operator<(const Bigram& o) const {
       return score < o.score || (score == o.score && left > o.left);
     }
   };
+  // Within one long Encode call a segment (mostly a word with its space) repeats often; its ids
+  // depend on its bytes only, so a repeat copies the ids its first occurrence appended to `out`.
+  struct SegmentCache {
+    VocabIndex index;  // segment text (a view into the call's text) -> index into spans
+    std::vector<std::pair<size_t, size_t>> spans;  // [begin, begin + size) in `out`
+  };
+  static constexpr size_t kCacheMinBytes = 4096;  // shorter texts are encoded without the cache
   struct Scratch {
     std::string text;  // the escaped text
     std::vector<Symbol> symbols;
@@ -83,12 +94,14 @@ class SpmCodec final : public Codec {
   };
 
   int32_t Find(std::string_view piece) const { return index_.Find(piece); }
-  void InitJoins();
-  bool Joins(std::string_view text, size_t prev, size_t cur, size_t cur_len) const;
+  void InitCharTables();
+  bool Joins(int prev_cls, int cur_cls) const;
   void EncodeSegment(std::string_view segment, Scratch& scratch, std::vector<int32_t>& out) const;
+  void EncodeCached(std::string_view segment, Scratch& scratch, SegmentCache* cache,
+                    std::vector<int32_t>& out) const;
   void TryAddBigram(std::string_view segment, const std::vector<Symbol>& symbols, int left, int right,
                     std::vector<Bigram>& heap) const;
-  void EmitPiece(std::string_view piece, std::vector<int32_t>& out) const;
+  void EmitPiece(std::string_view piece, int32_t id, std::vector<int32_t>& out) const;
 
   std::vector<std::string> tokens_;
   std::vector<float> scores_;
@@ -97,10 +110,14 @@ class SpmCodec final : public Codec {
   int32_t byte_ids_[256];  // byte -> fallback token, -1 when the vocab has none
   int32_t unk_;
   bool add_space_prefix_;
-  // joins_[a * kJoinCols + b]: some token contains ASCII byte a followed by ASCII byte b (b < 128) or
-  // by U+2581 (b == 128). Where two adjacent characters cannot be part of one token, no merge can
-  // ever cross between them, so the text is encoded in independent segments cut there.
-  static constexpr int kJoinCols = 129;
+  // Characters of class 0-127 (an ASCII byte) and 128 (U+2581) have tables: char_ids_[c] is the
+  // token of the character, pair_ids_[a * kClasses + b] the token of the pair, -1 when none.
+  // joins_[a * kClasses + b]: some token contains the two characters in a row. Where two adjacent
+  // characters cannot be part of one token, no merge can ever cross between them, so the text is
+  // encoded in independent segments cut there.
+  static constexpr int kClasses = 129;
+  std::vector<int32_t> char_ids_;
+  std::vector<int32_t> pair_ids_;
   std::vector<uint8_t> joins_;
 };
 
@@ -117,47 +134,54 @@ SpmCodec::SpmCodec(const Vocab& vocab)
     if (id < 0) id = Find(std::string(1, static_cast<char>(b)));  // llama.cpp's second try
     byte_ids_[b] = id;
   }
-  InitJoins();
+  InitCharTables();
 }
 
-void SpmCodec::InitJoins() {
-  joins_.assign(128 * kJoinCols, 0);
+void SpmCodec::InitCharTables() {
+  auto text_of = [](int cls) {
+    return cls < 128 ? std::string(1, static_cast<char>(cls)) : std::string(kSpaceMarker);
+  };
+  char_ids_.resize(kClasses);
+  pair_ids_.resize(kClasses * kClasses);
+  for (int a = 0; a < kClasses; ++a) {
+    char_ids_[a] = Find(text_of(a));
+    for (int b = 0; b < kClasses; ++b) pair_ids_[a * kClasses + b] = Find(text_of(a) + text_of(b));
+  }
+  joins_.assign(kClasses * kClasses, 0);
   for (const std::string& token : tokens_) {
-    for (size_t i = 0; i + 1 < token.size(); ++i) {
-      const auto a = static_cast<uint8_t>(token[i]);
-      if (a >= 128) continue;
-      const auto b = static_cast<uint8_t>(token[i + 1]);
-      if (b < 128) joins_[a * kJoinCols + b] = 1;
-      if (token.compare(i + 1, kSpaceMarker.size(), kSpaceMarker) == 0) joins_[a * kJoinCols + 128] = 1;
+    int prev = -1;
+    for (size_t i = 0; i < token.size(); ++i) {
+      const std::string_view rest = std::string_view(token).substr(i);
+      const int cls = rest.starts_with(kSpaceMarker) ? 128 : static_cast<uint8_t>(token[i]) < 128 ? token[i] : -1;
+      if (prev >= 0 && cls >= 0) joins_[prev * kClasses + cls] = 1;
+      prev = cls;
+      if (cls == 128) i += kSpaceMarker.size() - 1;
     }
   }
 }
 
-// Whether the character at `cur` (`cur_len` bytes) may end up in one token with the character at
-// `prev` before it. Conservative: true unless both are known and no token holds the pair.
-bool SpmCodec::Joins(std::string_view text, size_t prev, size_t cur, size_t cur_len) const {
-  const auto a = static_cast<uint8_t>(text[prev]);
-  if (cur - prev != 1 || a >= 128) return true;
-  const auto b = static_cast<uint8_t>(text[cur]);
-  if (cur_len == 1 && b < 128) return joins_[a * kJoinCols + b] != 0;
-  if (text.substr(cur, cur_len) == kSpaceMarker) return joins_[a * kJoinCols + 128] != 0;
-  return true;
+// Whether two adjacent characters may end up in one token. Conservative: true unless both have a
+// class and no token holds the pair.
+bool SpmCodec::Joins(int prev_cls, int cur_cls) const {
+  return prev_cls < 0 || cur_cls < 0 || joins_[prev_cls * kClasses + cur_cls] != 0;
 }
 
 void SpmCodec::TryAddBigram(std::string_view segment, const std::vector<Symbol>& symbols, int left,
                             int right, std::vector<Bigram>& heap) const {
   if (left == -1 || right == -1) return;
-  const uint32_t size = symbols[left].n + symbols[right].n;
-  const int32_t id = Find(segment.substr(symbols[left].start, size));
+  const Symbol& l = symbols[left];
+  const Symbol& r = symbols[right];
+  const uint32_t size = l.n + r.n;
+  const int32_t id = l.cls >= 0 && r.cls >= 0 ? pair_ids_[l.cls * kClasses + r.cls]
+                                              : Find(segment.substr(l.start, size));
   if (id < 0) return;
-  heap.push_back(Bigram{scores_[id], left, right, size});
+  heap.push_back(Bigram{scores_[id], left, right, size, id});
   std::push_heap(heap.begin(), heap.end());
 }
 
-// A final piece: its token, or one fallback token per byte (unk when the vocab has no byte tokens,
-// dropped when it has no unk either).
-void SpmCodec::EmitPiece(std::string_view piece, std::vector<int32_t>& out) const {
-  const int32_t id = Find(piece);
+// A final piece: its token `id`, or one fallback token per byte (unk when the vocab has no byte
+// tokens, dropped when it has no unk either).
+void SpmCodec::EmitPiece(std::string_view piece, int32_t id, std::vector<int32_t>& out) const {
   if (id >= 0) {
     out.push_back(id);
     return;
@@ -187,6 +211,8 @@ void SpmCodec::EncodeSegment(std::string_view segment, Scratch& scratch, std::ve
     Symbol& right = symbols[bigram.right];
     if (left.n == 0 || right.n == 0 || left.n + right.n != bigram.size) continue;  // stale
     left.n += right.n;
+    left.id = bigram.id;
+    left.cls = -1;
     right.n = 0;
     left.next = right.next;
     if (right.next >= 0) symbols[right.next].prev = bigram.left;
@@ -194,8 +220,28 @@ void SpmCodec::EncodeSegment(std::string_view segment, Scratch& scratch, std::ve
     TryAddBigram(segment, symbols, bigram.left, left.next, heap);
   }
   for (int i = 0; i != -1; i = symbols[i].next) {
-    EmitPiece(segment.substr(symbols[i].start, symbols[i].n), out);
+    EmitPiece(segment.substr(symbols[i].start, symbols[i].n), symbols[i].id, out);
   }
+}
+
+void SpmCodec::EncodeCached(std::string_view segment, Scratch& scratch, SegmentCache* cache,
+                            std::vector<int32_t>& out) const {
+  if (cache == nullptr || scratch.symbols.size() < 2) {
+    EncodeSegment(segment, scratch, out);
+    return;
+  }
+  const auto [slot, inserted] = cache->index.Insert(segment, static_cast<int32_t>(cache->spans.size()));
+  if (!inserted) {
+    const auto [begin, size] = cache->spans[slot];
+    for (size_t k = 0; k < size; ++k) {
+      const int32_t id = out[begin + k];
+      out.push_back(id);
+    }
+    return;
+  }
+  const size_t begin = out.size();
+  EncodeSegment(segment, scratch, out);
+  cache->spans.emplace_back(begin, out.size() - begin);
 }
 
 void SpmCodec::Encode(std::string_view raw, bool after_special, std::vector<int32_t>& out) const {
@@ -210,21 +256,26 @@ void SpmCodec::Encode(std::string_view raw, bool after_special, std::vector<int3
   // character cannot join the previous one in any token.
   std::vector<Symbol>& symbols = scratch.symbols;
   symbols.clear();
-  size_t seg_begin = 0, prev = 0;
+  std::unique_ptr<SegmentCache> cache;
+  if (text.size() >= kCacheMinBytes) cache = std::make_unique<SegmentCache>();
+  size_t seg_begin = 0;
+  int prev_cls = -1;
   for (size_t offset = 0; offset < text.size();) {
     const size_t n = std::min(utf8::SeqLen(text[offset]), text.size() - offset);
-    if (offset > seg_begin && !Joins(text, prev, offset, n)) {
-      EncodeSegment(std::string_view(text).substr(seg_begin, offset - seg_begin), scratch, out);
+    const std::string_view c = std::string_view(text).substr(offset, n);
+    const int cls = n == 1 && static_cast<uint8_t>(c[0]) < 128 ? c[0] : c == kSpaceMarker ? 128 : -1;
+    if (offset > seg_begin && !Joins(prev_cls, cls)) {
+      EncodeCached(std::string_view(text).substr(seg_begin, offset - seg_begin), scratch, cache.get(), out);
       symbols.clear();
       seg_begin = offset;
     }
     const int index = static_cast<int>(symbols.size());
     symbols.push_back(Symbol{index - 1, index + 1, static_cast<uint32_t>(offset - seg_begin),
-                             static_cast<uint32_t>(n)});
-    prev = offset;
+                             static_cast<uint32_t>(n), cls >= 0 ? char_ids_[cls] : Find(c), cls});
+    prev_cls = cls;
     offset += n;
   }
-  EncodeSegment(std::string_view(text).substr(seg_begin), scratch, out);
+  EncodeCached(std::string_view(text).substr(seg_begin), scratch, cache.get(), out);
 }
 
 std::string SpmCodec::DecodeToken(int32_t id) const {

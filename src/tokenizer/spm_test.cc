@@ -112,6 +112,26 @@ TEST(SpmTest, TokensAcrossSpacesStillMerge) {
             (std::vector<int32_t>{sp, Id(*t2, "c"), Id(*t2, "a"), sp, Id(*t2, "bc")}));
 }
 
+// Long texts reuse the ids of repeated segments; they must equal the ids of each repeat on its own.
+TEST(SpmTest, LongTextsGiveTheSameIdsAsTheirParts) {
+  std::vector<Piece> pieces = kAbc;
+  pieces.push_back({"a\xE2\x96\x81", -1.2f});
+  pieces.push_back({"a\xE2\x96\x81" "b", -0.5f});
+  Vocab vocab = MakeVocab(pieces);
+  vocab.add_space_prefix = false;
+  auto t = Make(vocab);
+  const std::string units[] = {" ca bc", " abc", " ca b\xC3\xA9", " cca bcc"};
+  std::string text;
+  std::vector<int32_t> expected;
+  for (int i = 0; text.size() < 10000; ++i) {
+    const std::string& unit = units[(i * 7 + i / 3) % 4];
+    text += unit;
+    const std::vector<int32_t> ids = t->Encode(unit, false, false);
+    expected.insert(expected.end(), ids.begin(), ids.end());
+  }
+  EXPECT_EQ(t->Encode(text, false, false), expected);
+}
+
 TEST(SpmTest, UnknownCharactersFallBackToBytes) {
   auto t = Make(MakeVocab(kAbc));
   // U+00E9 is not in the vocab: its two UTF-8 bytes become byte tokens.
