@@ -11,7 +11,7 @@
 #include <iterator>
 #include <string>
 
-namespace flotilla::testing {
+namespace flotilla::testutil {
 
 struct CliResult {
   int exit_code = -1;
@@ -46,4 +46,4 @@ inline CliResult RunCli(const std::string& args, const std::filesystem::path& sc
   return r;
 }
 
-}  // namespace flotilla::testing
+}  // namespace flotilla::testutil

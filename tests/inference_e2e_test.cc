@@ -20,7 +20,7 @@ namespace flotilla {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::RunCli;
+using testutil::RunCli;
 
 constexpr char kPrompt[] = "Once upon a time, there was a little";
 
@@ -29,9 +29,9 @@ class InferenceCli : public ::testing::Test {
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("flotilla_inference_e2e_" + std::to_string(::getpid()));
     fs::create_directories(dir_);
-    tiny_ = testing::TinyModelPath();
+    tiny_ = testutil::TinyModelPath();
   }
-  testing::CliResult Run(const std::string& args, const std::string& in = "/dev/null") {
+  testutil::CliResult Run(const std::string& args, const std::string& in = "/dev/null") {
     return RunCli(args, dir_, in);
   }
   fs::path dir_;
@@ -44,7 +44,7 @@ TEST_F(InferenceCli, RunStreamsTheReferenceGreedyText) {
     auto r = Run("run -m " + shared + "/models/stories260K/" + m + ".gguf -p '" + kPrompt +
                  "' -n 64 --temp 0 -c 256 -t 2 --ignore-eos");
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    std::string want = testing::ReadWholeFile(shared + "/ref/greedy/" + m + ".cli_greedy64.txt");
+    std::string want = testutil::ReadWholeFile(shared + "/ref/greedy/" + m + ".cli_greedy64.txt");
     want.resize(want.size() - 2);  // llama-cli appends "\n\n", we append "\n"
     EXPECT_EQ(r.out, want + "\n") << m;
   }
@@ -160,7 +160,7 @@ TEST_F(InferenceCli, CtrlCStopsGenerationCleanly) {
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 130);
-  EXPECT_NE(testing::ReadWholeFile(out).find("interrupted"), std::string::npos);
+  EXPECT_NE(testutil::ReadWholeFile(out).find("interrupted"), std::string::npos);
 }
 
 TEST_F(InferenceCli, ChatKeepsAConversation) {

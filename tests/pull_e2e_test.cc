@@ -21,7 +21,7 @@
 namespace {
 
 namespace fs = std::filesystem;
-using flotilla::testing::LoopbackHttpServer;
+using flotilla::testutil::LoopbackHttpServer;
 
 struct Result {
   int exit_code;

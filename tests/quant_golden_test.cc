@@ -15,14 +15,12 @@
 
 #include "gguf/gguf.h"
 #include "tensor/traits.h"
+#include "shared_dir.h"
 
 namespace flotilla {
 namespace {
 
-std::string SharedDir() {
-  if (const char* env = std::getenv("FLOTILLA_SHARED"); env != nullptr && env[0] != '\0') return env;
-  return FLOTILLA_SHARED_DIR;
-}
+using ::flotilla::testutil::SharedDir;
 
 std::string ModelPath(const std::string& variant) {
   return SharedDir() + "/models/stories260K/stories260K-ff192-" + variant + ".gguf";

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <string>
 
-namespace flotilla::testing {
+namespace flotilla::testutil {
 
 inline std::string SharedDir() {
   const char* env = std::getenv("FLOTILLA_SHARED");
@@ -14,8 +14,8 @@ inline std::string SharedDir() {
   return std::filesystem::is_directory(dir) ? dir : "";
 }
 
-}  // namespace flotilla::testing
+}  // namespace flotilla::testutil
 
 #define SKIP_WITHOUT_SHARED(dir)                                                              \
-  const std::string dir = ::flotilla::testing::SharedDir();                                   \
+  const std::string dir = ::flotilla::testutil::SharedDir();                                   \
   if (dir.empty()) GTEST_SKIP() << "../shared not found (set FLOTILLA_SHARED to run this test)"

@@ -23,6 +23,7 @@
 
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
+#include "shared_dir.h"
 
 namespace flotilla {
 namespace {
@@ -31,10 +32,7 @@ namespace fs = std::filesystem;
 
 constexpr std::string_view kSeparator = "\n__ggml_vocab_test__\n";
 
-std::string SharedDir() {
-  if (const char* env = std::getenv("FLOTILLA_SHARED"); env != nullptr && *env != '\0') return env;
-  return FLOTILLA_SHARED_DIR;
-}
+using ::flotilla::testutil::SharedDir;
 
 fs::path VocabDir() { return fs::path(SharedDir()) / "models" / "vocab"; }
 

@@ -21,7 +21,7 @@ namespace flotilla {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::LoopbackHttpServer;
+using testutil::LoopbackHttpServer;
 
 std::string RandomBlob(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);

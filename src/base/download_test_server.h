@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-namespace flotilla::testing {
+namespace flotilla::testutil {
 
 class LoopbackHttpServer {
  public:
@@ -198,4 +198,4 @@ class LoopbackHttpServer {
   std::vector<Request> requests_;
 };
 
-}  // namespace flotilla::testing
+}  // namespace flotilla::testutil

@@ -10,7 +10,7 @@ namespace flotilla::gguf {
 namespace {
 
 using testing::ByteBuilder;
-using testing::SharedDir;
+using testutil::SharedDir;
 
 ByteBuilder SmallFile(uint32_t version = 3) {
   ByteBuilder b;

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include "shared_dir.h"
 
 namespace flotilla::gguf::testing {
 
@@ -60,14 +61,7 @@ class ByteBuilder {
   std::vector<uint8_t> bytes_;
 };
 
-// The shared test-data directory ($FLOTILLA_SHARED, else the build's FLOTILLA_SHARED_DIR), or "".
-inline std::string SharedDir() {
-  if (const char* env = std::getenv("FLOTILLA_SHARED"); env != nullptr && *env != '\0') return env;
-#ifdef FLOTILLA_SHARED_DIR
-  return FLOTILLA_SHARED_DIR;
-#else
-  return "";
-#endif
-}
+// The shared test-data directory, or "" (tests/shared_dir.h).
+using ::flotilla::testutil::SharedDir;
 
 }  // namespace flotilla::gguf::testing

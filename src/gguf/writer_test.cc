@@ -190,8 +190,8 @@ TEST(WriterTest, WriteFileStreamsSameBytes) {
 
 // Every shared GGUF file rewrites to exactly its own bytes.
 TEST(WriterTest, RewritesSharedFilesByteIdentically) {
-  std::filesystem::path dir = std::filesystem::path(testing::SharedDir()) / "models";
-  if (testing::SharedDir().empty() || !std::filesystem::is_directory(dir)) {
+  std::filesystem::path dir = std::filesystem::path(testutil::SharedDir()) / "models";
+  if (testutil::SharedDir().empty() || !std::filesystem::is_directory(dir)) {
     GTEST_SKIP() << "shared models directory not found: " << dir;
   }
   int n_files = 0;

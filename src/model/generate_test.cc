@@ -10,7 +10,7 @@ namespace {
 class GenerateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    StatusOr<std::unique_ptr<Model>> m = Model::Load(testing::TinyModelPath());
+    StatusOr<std::unique_ptr<Model>> m = Model::Load(testutil::TinyModelPath());
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     model_ = std::move(*m);
     prompt_ = model_->tokenizer().Encode("the boat", true, false);
@@ -113,7 +113,7 @@ TEST_F(GenerateTest, BatchedPrefillEqualsTokenByToken) {
 }
 
 TEST(ModelLoad, QwenShapeLoadsAndRuns) {
-  StatusOr<std::unique_ptr<Model>> m = Model::Load(testing::TinyModelPath(Arch::kQwen2));
+  StatusOr<std::unique_ptr<Model>> m = Model::Load(testutil::TinyModelPath(Arch::kQwen2));
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ((*m)->config().arch, Arch::kQwen2);
   EXPECT_FALSE((*m)->weights().layers[0].bq.empty());

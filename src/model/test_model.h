@@ -10,7 +10,7 @@
 #include "model/random_model.h"
 #include "tokenizer/vocab_trainer.h"
 
-namespace flotilla::testing {
+namespace flotilla::testutil {
 
 inline constexpr char kTinyModelText[] =
     "the boat and the harbor and the boat and the sea. the boats know the way and the boats ask "
@@ -32,4 +32,4 @@ inline std::string TinyModelPath(Arch arch = Arch::kLlama) {
   return path.string();
 }
 
-}  // namespace flotilla::testing
+}  // namespace flotilla::testutil

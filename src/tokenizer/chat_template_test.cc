@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "gguf/gguf.h"
+#include "shared_dir.h"
 
 namespace flotilla {
 namespace {
@@ -591,14 +592,7 @@ TEST(ApplyChatTemplateTest, BrokenTemplateIsAnError) {
 
 // ---- templates stored in the shared vocab files -----------------------------------------------
 
-std::string SharedDir() {
-  if (const char* env = std::getenv("FLOTILLA_SHARED")) return env;
-#ifdef FLOTILLA_SHARED_DIR
-  return FLOTILLA_SHARED_DIR;
-#else
-  return "";
-#endif
-}
+using ::flotilla::testutil::SharedDir;
 
 std::optional<std::string> TemplateFromGguf(const std::string& name) {
   const std::string path = SharedDir() + "/models/vocab/" + name;

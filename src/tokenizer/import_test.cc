@@ -13,16 +13,14 @@
 
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
+#include "shared_dir.h"
 
 namespace flotilla {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path SharedDir() {
-  if (const char* env = std::getenv("FLOTILLA_SHARED"); env != nullptr && *env != '\0') return env;
-  return FLOTILLA_SHARED_DIR;
-}
+using ::flotilla::testutil::SharedDir;
 
 std::string Slurp(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -95,8 +93,8 @@ TEST(ImportTiktoken, RejectsCorruptInput) {
 }
 
 TEST(ImportTiktoken, Llama3MatchesGgufAndGoldenFile) {
-  const fs::path model = SharedDir() / "models/tokenizers/llama3-tokenizer.model";
-  const fs::path gguf_path = SharedDir() / "models/vocab/ggml-vocab-llama-bpe.gguf";
+  const fs::path model = fs::path(SharedDir()) / "models/tokenizers/llama3-tokenizer.model";
+  const fs::path gguf_path = fs::path(SharedDir()) / "models/vocab/ggml-vocab-llama-bpe.gguf";
   if (!fs::exists(model) || !fs::exists(gguf_path)) GTEST_SKIP() << "shared models not found";
   auto vocab = ImportTiktoken(model.string());
   ASSERT_TRUE(vocab.ok()) << vocab.status().ToString();
@@ -112,8 +110,8 @@ TEST(ImportTiktoken, Llama3MatchesGgufAndGoldenFile) {
 
   auto tokenizer = Tokenizer::Create(*std::move(vocab));
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.status().ToString();
-  const auto cases = ReadCases(SharedDir() / "models/vocab/ggml-vocab-llama-bpe.gguf.inp");
-  const auto expected = ReadExpected(SharedDir() / "models/vocab/ggml-vocab-llama-bpe.gguf.out");
+  const auto cases = ReadCases(fs::path(SharedDir()) / "models/vocab/ggml-vocab-llama-bpe.gguf.inp");
+  const auto expected = ReadExpected(fs::path(SharedDir()) / "models/vocab/ggml-vocab-llama-bpe.gguf.out");
   ASSERT_EQ(cases.size(), expected.size());
   ASSERT_FALSE(cases.empty());
   for (size_t i = 0; i < cases.size(); ++i) {
@@ -176,7 +174,7 @@ TEST(ImportHf, RejectsCorruptInput) {
 }
 
 TEST(ImportHf, SmolLm2) {
-  const fs::path json = SharedDir() / "models/tokenizers/SmolLM2-135M-Instruct-tokenizer.json";
+  const fs::path json = fs::path(SharedDir()) / "models/tokenizers/SmolLM2-135M-Instruct-tokenizer.json";
   if (!fs::exists(json)) GTEST_SKIP() << "shared tokenizer not found";
   auto vocab = ImportHfTokenizerJson(json.string());
   ASSERT_TRUE(vocab.ok()) << vocab.status().ToString();
@@ -193,7 +191,7 @@ TEST(ImportHf, SmolLm2) {
   EXPECT_EQ(tok.Encode("Hello world 12345", false, false),
             (std::vector<int32_t>{19556, 905, 216, 33, 34, 35, 36, 37}));
   EXPECT_EQ(tok.Encode("<|im_start|>", false, true), (std::vector<int32_t>{1}));
-  const fs::path inp = SharedDir() / "models/vocab/ggml-vocab-gpt-2.gguf.inp";
+  const fs::path inp = fs::path(SharedDir()) / "models/vocab/ggml-vocab-gpt-2.gguf.inp";
   if (!fs::exists(inp)) return;
   for (const std::string& text : ReadCases(inp)) {
     const auto ids = tok.Encode(text, false, false);
