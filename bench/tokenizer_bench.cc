@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
@@ -77,6 +78,25 @@ void BM_Encode(benchmark::State& state, const std::string& vocab, const std::str
   state.counters["text_bytes"] = static_cast<double>(text.size());
 }
 
+// Encode in 1 KiB pieces, one call each (prompt-sized texts; SPM reuses repeated segments' ids only
+// within a call of at least 4 KiB, so this is its speed without that reuse).
+void BM_EncodeChunks(benchmark::State& state, const std::string& vocab, const std::string& corpus) {
+  const Tokenizer* tokenizer = Load(vocab);
+  if (tokenizer == nullptr) {
+    state.SkipWithError(("cannot load vocab " + vocab).c_str());
+    return;
+  }
+  const std::string_view text = Text(corpus);
+  constexpr size_t kChunk = 1024;
+  for (auto _ : state) {
+    for (size_t off = 0; off < text.size(); off += kChunk) {
+      auto ids = tokenizer->Encode(text.substr(off, kChunk), /*add_special=*/false, /*parse_special=*/false);
+      benchmark::DoNotOptimize(ids.data());
+    }
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
+}
+
 // Encode with parse_special = true: special tokens are searched in the text first.
 void BM_EncodeSpecial(benchmark::State& state, const std::string& vocab, const std::string& corpus) {
   const Tokenizer* tokenizer = Load(vocab);
@@ -139,6 +159,12 @@ BENCHMARK_CAPTURE(BM_Encode, llama_bpe_debian, std::string("llama-bpe"), std::st
 BENCHMARK_CAPTURE(BM_Encode, llama_spm_debian, std::string("llama-spm"), std::string("debian"))
     ->Unit(benchmark::kMillisecond);
 
+BENCHMARK_CAPTURE(BM_EncodeChunks, llama_bpe_shakespeare, std::string("llama-bpe"),
+                  std::string("shakespeare"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_EncodeChunks, llama_spm_shakespeare, std::string("llama-spm"),
+                  std::string("shakespeare"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_EncodeChunks, llama_spm_debian, std::string("llama-spm"),
+                  std::string("debian"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_EncodeSpecial, llama_bpe_shakespeare, std::string("llama-bpe"),
                   std::string("shakespeare"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_EncodeSpecial, llama_spm_shakespeare, std::string("llama-spm"),
