@@ -152,7 +152,9 @@ void SpmCodec::InitCharTables() {
     int prev = -1;
     for (size_t i = 0; i < token.size(); ++i) {
       const std::string_view rest = std::string_view(token).substr(i);
-      const int cls = rest.starts_with(kSpaceMarker) ? 128 : static_cast<uint8_t>(token[i]) < 128 ? token[i] : -1;
+      const int cls = rest.starts_with(kSpaceMarker)              ? 128
+                      : static_cast<uint8_t>(token[i]) < 128 ? token[i]
+                                                             : -1;
       if (prev >= 0 && cls >= 0) joins_[prev * kClasses + cls] = 1;
       prev = cls;
       if (cls == 128) i += kSpaceMarker.size() - 1;
