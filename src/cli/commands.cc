@@ -17,6 +17,7 @@ void RegisterCommands(CLI::App& app) {
   RegisterQuantize(app);
   RegisterChat(app);
   RegisterPull(app);
+  RegisterLog(app);
 }
 
 void Finish(const Status& status) {
