@@ -17,7 +17,9 @@ void RegisterCommands(CLI::App& app) {
   RegisterQuantize(app);
   RegisterChat(app);
   RegisterPull(app);
+  RegisterClassifyCommands(app);
   RegisterLog(app);
+  RegisterServe(app);
 }
 
 void Finish(const Status& status) {

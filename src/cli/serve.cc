@@ -1,0 +1,107 @@
+// flotilla serve -m M.gguf: an OpenAI-compatible HTTP server for one model (src/serve/server.h).
+// Flags follow llama-server's names (--host, --port, --api-key, -c, -t, -a/--alias, --timeout).
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/model_flags.h"
+#include "serve/server.h"
+
+namespace flotilla::cli {
+namespace {
+
+struct ServeOptions {
+  ModelFlags model;
+  std::string alias;
+  serve::ServerOptions server;
+  int32_t queue = 16;
+  std::string db = "flotilla-requests.sqlite";
+  bool no_log = false;
+};
+
+// Blocks SIGINT/SIGTERM in every thread started after this (they are taken with sigwait) and
+// ignores SIGPIPE (a client that hangs up must not end the server).
+sigset_t BlockStopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return set;
+}
+
+Status Run(ServeOptions o) {
+  if (const char* env = std::getenv("FLOTILLA_API_KEY"); env && *env) o.server.api_keys.push_back(env);
+  if (o.queue < 0) return InvalidArgumentError("--queue must not be negative");
+  if (o.server.max_tokens_cap < 1) return InvalidArgumentError("--max-tokens must be at least 1");
+  if (o.server.timeout_seconds < 1) return InvalidArgumentError("--timeout must be at least 1 second");
+  sigset_t stop_signals = BlockStopSignals();
+  ASSIGN_OR_RETURN(LoadedModel m, LoadModel(o.model));
+  serve::ServedModel served;
+  served.name = o.alias.empty() ? std::filesystem::path(o.model.model).stem().string() : o.alias;
+  served.max_queue = o.queue;
+  served.scheduler = serve::MakeSerialScheduler(*m.model, std::move(m.context), o.queue);
+  served.model = std::move(m.model);
+  served.pool = std::move(m.pool);
+  std::unique_ptr<RequestLog> log;
+  if (!o.no_log) {
+    ASSIGN_OR_RETURN(log, RequestLog::Open(o.db));
+  }
+  std::vector<serve::ServedModel> models;
+  models.push_back(std::move(served));
+  const std::string name = models[0].name;
+  ASSIGN_OR_RETURN(std::unique_ptr<serve::Server> server,
+                   serve::Server::Create(o.server, std::move(models), std::move(log)));
+  ASSIGN_OR_RETURN(int port, server->Bind());
+  const std::string url = "http://" + o.server.host + ":" + std::to_string(port);
+  std::fprintf(stderr, "flotilla: serving '%s' on %s (request log: %s)\n", name.c_str(), url.c_str(),
+               o.no_log ? "off" : o.db.c_str());
+  std::fprintf(stderr,
+               "flotilla: try: curl %s/v1/chat/completions -H 'Content-Type: application/json' "
+               "-d '{\"model\": \"%s\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}'\n",
+               url.c_str(), name.c_str());
+  std::thread watcher([&server, stop_signals] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    if (sig != 0) server->Stop();
+  });
+  Status st = server->Serve();
+  server->Stop();
+  pthread_kill(watcher.native_handle(), SIGTERM);  // wake the watcher if Serve ended by itself
+  watcher.join();
+  std::fprintf(stderr, "flotilla: server stopped\n");
+  return st;
+}
+
+}  // namespace
+
+void RegisterServe(CLI::App& app) {
+  auto o = std::make_shared<ServeOptions>();
+  CLI::App* cmd = app.add_subcommand("serve", "OpenAI-compatible HTTP server for a model");
+  AddModelFlags(*cmd, o->model);
+  cmd->add_option("-a,--alias", o->alias, "Model name in the API (default: the file name without .gguf)");
+  cmd->add_option("--host", o->server.host, "Address to listen on")->capture_default_str();
+  cmd->add_option("--port", o->server.port, "Port to listen on (0: any free port)")->capture_default_str();
+  cmd->add_option("--api-key", o->server.api_keys,
+                  "API key clients must send as 'Authorization: Bearer KEY' (repeatable; also $FLOTILLA_API_KEY)");
+  cmd->add_option("--queue", o->queue, "Requests that may wait for the model; more get HTTP 429")
+      ->capture_default_str();
+  cmd->add_option("--db", o->db, "Request log (SQLite)")->capture_default_str();
+  cmd->add_flag("--no-log", o->no_log, "Do not keep a request log");
+  cmd->add_option("--max-tokens", o->server.max_tokens_cap, "Largest max_tokens a request may ask for")
+      ->capture_default_str();
+  cmd->add_option("--body-limit", o->server.max_body_bytes, "Largest request body in bytes")->capture_default_str();
+  cmd->add_option("--timeout", o->server.timeout_seconds, "Socket timeout and request time limit in seconds")
+      ->capture_default_str();
+  cmd->add_option("--threads-http", o->server.http_threads, "HTTP threads (0: queue size + 8, at least 16)")
+      ->capture_default_str();
+  cmd->callback([o] { Finish(Run(*o)); });
+}
+
+}  // namespace flotilla::cli
