@@ -29,7 +29,8 @@ class SerialScheduler : public Scheduler {
     }
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) return FailedPreconditionError("the server is shutting down");
-    if (static_cast<int32_t>(queue_.size()) >= max_queue_) {
+    const int32_t busy = static_cast<int32_t>(queue_.size()) + (running_cancel_ ? 1 : 0);
+    if (busy >= max_queue_ + 1) {  // one running, max_queue_ waiting
       return ResourceExhaustedError("the server is busy: " + std::to_string(queue_.size()) +
                                     " requests are waiting for this model; retry later");
     }
