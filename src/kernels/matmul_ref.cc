@@ -1,3 +1,4 @@
+// The scalar reference MatMul: the oracle for the SIMD kernels.
 #include "kernels/matmul.h"
 
 #include <vector>
@@ -8,31 +9,7 @@
 
 namespace flotilla {
 
-DType VecDotType(DType w) {
-  switch (w) {
-    case DType::kQ4_0:
-    case DType::kQ5_0:
-    case DType::kQ8_0: return DType::kQ8_0;
-    case DType::kQ4_1:
-    case DType::kQ5_1: return DType::kQ8_1;
-    case DType::kQ2_K:
-    case DType::kQ3_K:
-    case DType::kQ4_K:
-    case DType::kQ5_K:
-    case DType::kQ6_K: return DType::kQ8_K;
-    case DType::kF16: return DType::kF16;
-    case DType::kBF16: return DType::kBF16;
-    default: return DType::kF32;
-  }
-}
-
-void GetRow(const TensorView& w, int64_t i, float* dst) {
-  const DTypeTraits& traits = GetTraits(w.dtype);
-  CHECK(traits.dequantize_row != nullptr);
-  traits.dequantize_row(w.row(i), dst, w.row_len());
-}
-
-void MatMul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tokens, float* y) {
+void MatMul_ref(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tokens, float* y) {
   const int64_t n_in = w.row_len(), n_out = w.n_rows();
   // Round the activations through the dot-product partner type: x -> xq -> xr.
   const DType dot_type = VecDotType(w.dtype);

@@ -1,0 +1,139 @@
+// MatMul front end: activation packing (scalar, through the `_ref` quantizers so the integer sums
+// equal the reference's) and the parallel split. The per-target kernels are in matmul_simd.cc.
+#include "kernels/matmul.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "flotilla/check.h"
+#include "tensor/fp16.h"
+#include "tensor/quant.h"
+#include "tensor/traits.h"
+
+namespace flotilla {
+
+// Defined in matmul_simd.cc: the dispatched row kernel.
+void MatMulRowsSimd(const TensorView& w, const PackedActs& acts, float* y, int64_t row_begin,
+                    int64_t row_end);
+
+DType VecDotType(DType w) {
+  switch (w) {
+    case DType::kQ4_0:
+    case DType::kQ5_0:
+    case DType::kQ8_0: return DType::kQ8_0;
+    case DType::kQ4_1:
+    case DType::kQ5_1: return DType::kQ8_1;
+    case DType::kQ2_K:
+    case DType::kQ3_K:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K: return DType::kQ8_K;
+    case DType::kF16: return DType::kF16;
+    case DType::kBF16: return DType::kBF16;
+    default: return DType::kF32;
+  }
+}
+
+bool HasSimdMatMul(DType w) {
+  switch (w) {
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kBF16:
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+    case DType::kQ4_K:
+    case DType::kQ6_K: return true;
+    default: return false;
+  }
+}
+
+void GetRow(const TensorView& w, int64_t i, float* dst) {
+  const DTypeTraits& traits = GetTraits(w.dtype);
+  CHECK(traits.dequantize_row != nullptr);
+  traits.dequantize_row(w.row(i), dst, w.row_len());
+}
+
+void PackActivations(DType w, const float* x, int64_t n_tokens, int64_t n_in, PackedActs* out) {
+  CHECK(HasSimdMatMul(w));
+  out->dot_type = VecDotType(w);
+  out->n_tokens = n_tokens;
+  out->n_in = n_in;
+  const size_t n = static_cast<size_t>(n_tokens * n_in);
+  switch (out->dot_type) {
+    case DType::kF32:
+      if (out->f.size() < n) out->f.resize(n);
+      std::memcpy(out->f.data(), x, n * sizeof(float));
+      return;
+    case DType::kF16:
+      if (out->f.size() < n) out->f.resize(n);
+      for (size_t i = 0; i < n; ++i) out->f[i] = FP16ToFP32(FP32ToFP16(x[i]));
+      return;
+    case DType::kBF16:
+      if (out->f.size() < n) out->f.resize(n);
+      for (size_t i = 0; i < n; ++i) out->f[i] = BF16ToFP32(FP32ToBF16(x[i]));
+      return;
+    case DType::kQ8_0: {
+      CHECK(n_in % kQK8_0 == 0);
+      const int64_t nb = n_in / kQK8_0;
+      if (out->q.size() < n) out->q.resize(n);
+      if (out->d.size() < static_cast<size_t>(n_tokens * nb)) {
+        out->d.resize(n_tokens * nb);
+      }
+      out->tmp.resize(nb * sizeof(BlockQ8_0));
+      const auto* blocks = reinterpret_cast<const BlockQ8_0*>(out->tmp.data());
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        QuantizeRowQ8_0_ref(x + t * n_in, out->tmp.data(), n_in);
+        for (int64_t b = 0; b < nb; ++b) {
+          std::memcpy(&out->q[t * n_in + b * kQK8_0], blocks[b].qs, kQK8_0);
+          out->d[t * nb + b] = FP16ToFP32(blocks[b].d);
+        }
+      }
+      return;
+    }
+    case DType::kQ8_K: {
+      CHECK(n_in % kQK_K == 0);
+      const int64_t nb = n_in / kQK_K;
+      if (out->k.size() < static_cast<size_t>(n_tokens * nb)) out->k.resize(n_tokens * nb);
+      for (int64_t t = 0; t < n_tokens; ++t) QuantizeRowQ8_K_ref(x + t * n_in, &out->k[t * nb], n_in);
+      return;
+    }
+    default: CHECK(false);
+  }
+}
+
+void MatMulRows(const TensorView& w, const PackedActs& acts, float* y, int64_t row_begin, int64_t row_end) {
+  CHECK(VecDotType(w.dtype) == acts.dot_type && w.row_len() == acts.n_in);
+  MatMulRowsSimd(w, acts, y, row_begin, row_end);
+}
+
+void MatMulPacked(ThreadPool& pool, std::span<const MatMulOut> outs, const PackedActs& acts) {
+  // Rows of all products form one index space, cut into chunks so that threads get equal work
+  // even when the products differ in size (Q is larger than K and V).
+  int64_t total = 0;
+  for (const MatMulOut& o : outs) {
+    CHECK(VecDotType(o.w->dtype) == acts.dot_type && o.w->row_len() == acts.n_in);
+    total += o.w->n_rows();
+  }
+  pool.ParallelFor(total, [&](int64_t begin, int64_t end) {
+    int64_t base = 0;
+    for (const MatMulOut& o : outs) {
+      const int64_t rows = o.w->n_rows();
+      const int64_t b = std::max(begin - base, int64_t{0}), e = std::min(end - base, rows);
+      if (b < e) MatMulRowsSimd(*o.w, acts, o.y, b, e);
+      base += rows;
+    }
+  });
+}
+
+void MatMul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tokens, float* y) {
+  if (!HasSimdMatMul(w.dtype)) {
+    MatMul_ref(pool, w, x, n_tokens, y);
+    return;
+  }
+  PackedActs acts;
+  PackActivations(w.dtype, x, n_tokens, w.row_len(), &acts);
+  const MatMulOut out{&w, y};
+  MatMulPacked(pool, std::span<const MatMulOut>(&out, 1), acts);
+}
+
+}  // namespace flotilla

@@ -1,0 +1,418 @@
+// Highway matrix-product kernels, compiled once per instruction set and chosen at run time.
+//
+// Every kernel computes, for one weight row and a tile of T <= 4 tokens, out[t] = dot(w_row, x_t),
+// decoding the weight row once per tile. Float weights (F32/F16/BF16) widen to f32 and FMA against
+// pre-rounded activations. Quantized weights take integer dot products per block with the 8-bit
+// activations of PackedActs, then scale in float as llama.cpp does:
+// - generic targets: int8 x int8 widened to int16, multiply-add pairs into int32;
+// - AVX3_DL (AVX-512 VNNI): vpdpbusd on 256-bit vectors (unsigned weights x signed activations;
+//   Q8_0 and Q4_0 use |w| x sign(x, w) with Q4_0 as q - 8, so the eight int32 lanes and the float
+//   accumulation per block are llama.cpp's), with integer sub-block scales for the K-quants.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/matmul_simd.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "flotilla/check.h"
+#include "kernels/matmul.h"
+#include "tensor/fp16.h"
+#include "tensor/quant_blocks.h"
+
+#if HWY_TARGET == HWY_AVX3_DL
+#include <immintrin.h>
+#endif
+
+// Plain scalar helpers, outside the target regions so every target can inline them.
+#ifndef FLOTILLA_KERNELS_MATMUL_SIMD_ONCE_
+#define FLOTILLA_KERNELS_MATMUL_SIMD_ONCE_
+namespace flotilla {
+// Scale and min of sub-block j (0..7) of a Q4_K block (the 6-bit packing of tensor/quant_k_fit.h).
+inline void ScaleMinK4(int j, const uint8_t* q, uint8_t* sc, uint8_t* mn) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *mn = q[j + 4] & 63;
+  } else {
+    *sc = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+    *mn = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
+}  // namespace flotilla
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace flotilla {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+constexpr int kTokenTile = 4;   // tokens sharing one decoded weight row
+constexpr int64_t kRowBlock = 16;  // rows kept hot in L1 while token tiles stream past
+
+// ---- Float weights.
+
+struct LoadF32 {
+  const float* w;
+  template <class D> HWY_INLINE hn::Vec<D> operator()(D d, int64_t i) const { return hn::LoadU(d, w + i); }
+  float Scalar(int64_t i) const { return w[i]; }
+};
+
+struct LoadF16 {
+  const uint16_t* w;
+  template <class D> HWY_INLINE hn::Vec<D> operator()(D d, int64_t i) const {
+    const hn::Rebind<hwy::float16_t, D> dh;
+    return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(w + i)));
+  }
+  float Scalar(int64_t i) const { return FP16ToFP32(w[i]); }
+};
+
+struct LoadBF16 {
+  const uint16_t* w;
+  template <class D> HWY_INLINE hn::Vec<D> operator()(D d, int64_t i) const {
+    const hn::RebindToUnsigned<D> du32;
+    const hn::Rebind<uint16_t, D> du16;
+    const auto wide = hn::PromoteTo(du32, hn::LoadU(du16, w + i));
+    return hn::BitCast(d, hn::ShiftLeft<16>(wide));
+  }
+  float Scalar(int64_t i) const { return BF16ToFP32(w[i]); }
+};
+
+// out[t] = sum_i w[i] * x[t * xs + i], t < T; two accumulator sets hide FMA latency.
+template <int T, class WL>
+HWY_INLINE void FloatDots(const WL& wl, const float* HWY_RESTRICT x, int64_t xs, int64_t n, float* out) {
+  const hn::ScalableTag<float> df;
+  using V = hn::Vec<decltype(df)>;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  V a0[T], a1[T];
+  for (int t = 0; t < T; ++t) a0[t] = a1[t] = hn::Zero(df);
+  int64_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    const V w0 = wl(df, i), w1 = wl(df, i + N);
+    for (int t = 0; t < T; ++t) {
+      a0[t] = hn::MulAdd(w0, hn::LoadU(df, x + t * xs + i), a0[t]);
+      a1[t] = hn::MulAdd(w1, hn::LoadU(df, x + t * xs + i + N), a1[t]);
+    }
+  }
+  for (; i + N <= n; i += N) {
+    const V w0 = wl(df, i);
+    for (int t = 0; t < T; ++t) a0[t] = hn::MulAdd(w0, hn::LoadU(df, x + t * xs + i), a0[t]);
+  }
+  for (int t = 0; t < T; ++t) out[t] = hn::GetLane(hn::SumOfLanes(df, hn::Add(a0[t], a1[t])));
+  for (; i < n; ++i) {
+    const float w = wl.Scalar(i);
+    for (int t = 0; t < T; ++t) out[t] += w * x[t * xs + i];
+  }
+}
+
+// ---- Generic integer dots (every target).
+
+// sum_i a[i] * b[i] over n int8 values, n a multiple of 16.
+HWY_INLINE int32_t DotI8(const int8_t* HWY_RESTRICT a, const int8_t* HWY_RESTRICT b, int n) {
+#if HWY_TARGET == HWY_SCALAR
+  int32_t s = 0;
+  for (int i = 0; i < n; ++i) s += int32_t{a[i]} * b[i];
+  return s;
+#else
+  const hn::CappedTag<int16_t, 16> d16;
+  const hn::Rebind<int8_t, decltype(d16)> d8;
+  const hn::Repartition<int32_t, decltype(d16)> d32;
+  auto s0 = hn::Zero(d32), s1 = hn::Zero(d32);
+  for (int i = 0; i < n; i += static_cast<int>(hn::Lanes(d16))) {
+    const auto va = hn::PromoteTo(d16, hn::LoadU(d8, a + i));
+    const auto vb = hn::PromoteTo(d16, hn::LoadU(d8, b + i));
+    s0 = hn::ReorderWidenMulAccumulate(d32, va, vb, s0, s1);
+  }
+  return hn::GetLane(hn::SumOfLanes(d32, hn::Add(s0, s1)));
+#endif
+}
+
+// Q8_0 (kQ4 = false) or Q4_0 (kQ4 = true) row against tokens t0..t0+T-1.
+template <int T, bool kQ4>
+HWY_NOINLINE void LegacyDotsGeneric(const uint8_t* wrow, const PackedActs& a, int64_t t0, float* out) {
+  const int64_t n = a.n_in, nb = n / 32;
+  float acc[T] = {};
+  HWY_ALIGN int8_t wq[32];
+  for (int64_t b = 0; b < nb; ++b) {
+    float dw;
+    if constexpr (kQ4) {
+      const auto* blk = reinterpret_cast<const BlockQ4_0*>(wrow) + b;
+      dw = FP16ToFP32(blk->d);
+      for (int j = 0; j < 16; ++j) {
+        wq[j] = static_cast<int8_t>((blk->qs[j] & 15) - 8);
+        wq[j + 16] = static_cast<int8_t>((blk->qs[j] >> 4) - 8);
+      }
+    } else {
+      const auto* blk = reinterpret_cast<const BlockQ8_0*>(wrow) + b;
+      dw = FP16ToFP32(blk->d);
+      std::memcpy(wq, blk->qs, 32);
+    }
+    for (int t = 0; t < T; ++t) {
+      const int64_t tok = t0 + t;
+      const int32_t s = DotI8(wq, &a.q[tok * n + b * 32], 32);
+      acc[t] += (dw * a.d[tok * nb + b]) * static_cast<float>(s);
+    }
+  }
+  for (int t = 0; t < T; ++t) out[t] = acc[t];
+}
+
+// Q4_K row: x = d * sc * q - dmin * m per sub-block of 32.
+template <int T>
+HWY_NOINLINE void Q4KDotsGeneric(const uint8_t* wrow, const PackedActs& a, int64_t t0, float* out) {
+  const int64_t nb = a.n_in / kQK_K;
+  float acc[T] = {};
+  HWY_ALIGN int8_t q[kQK_K];
+  for (int64_t b = 0; b < nb; ++b) {
+    const auto* blk = reinterpret_cast<const BlockQ4_K*>(wrow) + b;
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) ScaleMinK4(j, blk->scales, &sc[j], &mn[j]);
+    for (int p = 0; p < 4; ++p) {
+      for (int l = 0; l < 32; ++l) {
+        q[64 * p + l] = static_cast<int8_t>(blk->qs[32 * p + l] & 15);
+        q[64 * p + 32 + l] = static_cast<int8_t>(blk->qs[32 * p + l] >> 4);
+      }
+    }
+    const float d = FP16ToFP32(blk->d), dmin = FP16ToFP32(blk->dmin);
+    for (int t = 0; t < T; ++t) {
+      const BlockQ8_K& x = a.k[(t0 + t) * nb + b];
+      int32_t sum = 0, msum = 0;
+      for (int j = 0; j < 8; ++j) {
+        sum += sc[j] * DotI8(q + 32 * j, x.qs + 32 * j, 32);
+        msum += mn[j] * (x.bsums[2 * j] + x.bsums[2 * j + 1]);
+      }
+      acc[t] += d * x.d * static_cast<float>(sum) - dmin * x.d * static_cast<float>(msum);
+    }
+  }
+  for (int t = 0; t < T; ++t) out[t] = acc[t];
+}
+
+// Q6_K row: x = d * sc * (q - 32) per sub-block of 16.
+template <int T>
+HWY_NOINLINE void Q6KDotsGeneric(const uint8_t* wrow, const PackedActs& a, int64_t t0, float* out) {
+  const int64_t nb = a.n_in / kQK_K;
+  float acc[T] = {};
+  HWY_ALIGN int8_t q[kQK_K];
+  for (int64_t b = 0; b < nb; ++b) {
+    const auto* blk = reinterpret_cast<const BlockQ6_K*>(wrow) + b;
+    for (int h = 0; h < 2; ++h) {
+      for (int l = 0; l < 32; ++l) {
+        const int qa = blk->ql[64 * h + l], qb = blk->ql[64 * h + 32 + l], c = blk->qh[32 * h + l];
+        q[128 * h + l] = static_cast<int8_t>(((qa & 15) | ((c & 3) << 4)) - 32);
+        q[128 * h + 32 + l] = static_cast<int8_t>(((qb & 15) | ((c >> 2 & 3) << 4)) - 32);
+        q[128 * h + 64 + l] = static_cast<int8_t>(((qa >> 4) | ((c >> 4 & 3) << 4)) - 32);
+        q[128 * h + 96 + l] = static_cast<int8_t>(((qb >> 4) | ((c >> 6 & 3) << 4)) - 32);
+      }
+    }
+    const float d = FP16ToFP32(blk->d);
+    for (int t = 0; t < T; ++t) {
+      const BlockQ8_K& x = a.k[(t0 + t) * nb + b];
+      int32_t sum = 0;
+      for (int i = 0; i < 16; ++i) sum += blk->scales[i] * DotI8(q + 16 * i, x.qs + 16 * i, 16);
+      acc[t] += d * x.d * static_cast<float>(sum);
+    }
+  }
+  for (int t = 0; t < T; ++t) out[t] = acc[t];
+}
+
+#if HWY_TARGET == HWY_AVX3_DL
+// ---- AVX-512 VNNI (256-bit vectors: the same MACs per cycle as 512-bit on AMD Zen 4, and 32 registers).
+// Highway 1.0's AVX3_DL attribute names VEX avxvnni; we want the EVEX form, so name the features here.
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,avx2,fma,f16c,bmi2,no-avxvnni")
+
+inline float HsumPs(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+template <int T, bool kQ4>
+__attribute__((noinline)) void LegacyDotsVnni(const uint8_t* wrow, const PackedActs& a, int64_t t0, float* out) {
+  const int64_t n = a.n_in, nb = n / 32;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m8 = _mm256_set1_epi8(8), zero = _mm256_setzero_si256();
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  const int8_t* xq = &a.q[t0 * n];
+  const float* xd = &a.d[t0 * nb];
+  for (int64_t b = 0; b < nb; ++b) {
+    float dw;
+    __m256i ws;  // signed weights; the products are |w| x sign(x, w), as llama.cpp forms them
+    if constexpr (kQ4) {
+      const auto* blk = reinterpret_cast<const BlockQ4_0*>(wrow) + b;
+      dw = _cvtsh_ss(blk->d);
+      const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->qs));
+      const __m256i qq = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
+      ws = _mm256_sub_epi8(_mm256_and_si256(qq, m4), m8);  // q - 8 in -8..7
+    } else {
+      const auto* blk = reinterpret_cast<const BlockQ8_0*>(wrow) + b;
+      dw = _cvtsh_ss(blk->d);
+      ws = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs));
+    }
+    const __m256i wu = _mm256_abs_epi8(ws);
+    for (int t = 0; t < T; ++t) {
+      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + t * n + b * 32));
+      const __m256i s = _mm256_dpbusd_epi32(zero, wu, _mm256_sign_epi8(x, ws));
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd[t * nb + b]), _mm256_cvtepi32_ps(s), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) out[t] = HsumPs(acc[t]);
+}
+
+template <int T>
+__attribute__((noinline)) void Q4KDotsVnni(const uint8_t* wrow, const PackedActs& a, int64_t t0, float* out) {
+  const int64_t nb = a.n_in / kQK_K;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), zero = _mm256_setzero_si256();
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const auto* blk = reinterpret_cast<const BlockQ4_K*>(wrow) + b;
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) ScaleMinK4(j, blk->scales, &sc[j], &mn[j]);
+    __m256i q[8];
+    for (int p = 0; p < 4; ++p) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs + 32 * p));
+      q[2 * p] = _mm256_and_si256(v, m4);
+      q[2 * p + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    }
+    // mins paired with bsums: lane k of madd = m[k/2] * bsum[2(k/2)] + ... -> use 16-bit pairs.
+    const __m256i mins16 = _mm256_setr_epi16(mn[0], mn[0], mn[1], mn[1], mn[2], mn[2], mn[3], mn[3], mn[4],
+                                             mn[4], mn[5], mn[5], mn[6], mn[6], mn[7], mn[7]);
+    const float d = _cvtsh_ss(blk->d), dmin = _cvtsh_ss(blk->dmin);
+    for (int t = 0; t < T; ++t) {
+      const BlockQ8_K& x = a.k[(t0 + t) * nb + b];
+      __m256i sum = zero;
+      for (int j = 0; j < 8; ++j) {
+        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * j));
+        const __m256i p = _mm256_dpbusd_epi32(zero, q[j], xv);
+        sum = _mm256_add_epi32(sum, _mm256_mullo_epi32(p, _mm256_set1_epi32(sc[j])));
+      }
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums));
+      const __m256i msum = _mm256_madd_epi16(bs, mins16);
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * x.d), _mm256_cvtepi32_ps(sum), acc[t]);
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * x.d), _mm256_cvtepi32_ps(msum), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) out[t] = HsumPs(acc[t]);
+}
+
+template <int T>
+__attribute__((noinline)) void Q6KDotsVnni(const uint8_t* wrow, const PackedActs& a, int64_t t0, float* out) {
+  const int64_t nb = a.n_in / kQK_K;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03), zero = _mm256_setzero_si256();
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const auto* blk = reinterpret_cast<const BlockQ6_K*>(wrow) + b;
+    __m256i q[8], scv[8];
+    for (int h = 0; h < 2; ++h) {
+      const __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->ql + 64 * h));
+      const __m256i qb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->ql + 64 * h + 32));
+      const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qh + 32 * h));
+      const auto hi = [&](int shift) {
+        return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(c, shift), m2), 4);
+      };
+      q[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(qa, m4), hi(0));
+      q[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(qb, m4), hi(2));
+      q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qa, 4), m4), hi(4));
+      q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qb, 4), m4), hi(6));
+    }
+    for (int g = 0; g < 8; ++g) {
+      const int s0 = blk->scales[2 * g], s1 = blk->scales[2 * g + 1];
+      scv[g] = _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1);
+    }
+    // sum_i sc[i] * bsum[i] * 32: the q - 32 offset.
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->scales)));
+    const float d = _cvtsh_ss(blk->d);
+    for (int t = 0; t < T; ++t) {
+      const BlockQ8_K& x = a.k[(t0 + t) * nb + b];
+      __m256i sum = zero;
+      for (int g = 0; g < 8; ++g) {
+        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * g));
+        sum = _mm256_add_epi32(sum, _mm256_mullo_epi32(_mm256_dpbusd_epi32(zero, q[g], xv), scv[g]));
+      }
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums));
+      sum = _mm256_sub_epi32(sum, _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * x.d), _mm256_cvtepi32_ps(sum), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) out[t] = HsumPs(acc[t]);
+}
+
+#pragma GCC pop_options
+#endif  // HWY_TARGET == HWY_AVX3_DL
+
+// ---- Row driver.
+
+// out[t] = dot(row, x_{t0 + t}) for t < T.
+template <int T>
+HWY_INLINE void RowDots(DType type, const uint8_t* wrow, const PackedActs& a, int64_t t0, float* out) {
+  const int64_t n = a.n_in;
+  switch (type) {
+    case DType::kF32:
+      return FloatDots<T>(LoadF32{reinterpret_cast<const float*>(wrow)}, &a.f[t0 * n], n, n, out);
+    case DType::kF16:
+      return FloatDots<T>(LoadF16{reinterpret_cast<const uint16_t*>(wrow)}, &a.f[t0 * n], n, n, out);
+    case DType::kBF16:
+      return FloatDots<T>(LoadBF16{reinterpret_cast<const uint16_t*>(wrow)}, &a.f[t0 * n], n, n, out);
+#if HWY_TARGET == HWY_AVX3_DL
+    case DType::kQ8_0: return LegacyDotsVnni<T, false>(wrow, a, t0, out);
+    case DType::kQ4_0: return LegacyDotsVnni<T, true>(wrow, a, t0, out);
+    case DType::kQ4_K: return Q4KDotsVnni<T>(wrow, a, t0, out);
+    case DType::kQ6_K: return Q6KDotsVnni<T>(wrow, a, t0, out);
+#else
+    case DType::kQ8_0: return LegacyDotsGeneric<T, false>(wrow, a, t0, out);
+    case DType::kQ4_0: return LegacyDotsGeneric<T, true>(wrow, a, t0, out);
+    case DType::kQ4_K: return Q4KDotsGeneric<T>(wrow, a, t0, out);
+    case DType::kQ6_K: return Q6KDotsGeneric<T>(wrow, a, t0, out);
+#endif
+    default: CHECK(false);
+  }
+}
+
+// y[t, r] for r in [r0, r1), all tokens; y: [n_tokens, n_out].
+void MatMulRowsImpl(const TensorView& w, const PackedActs& a, float* y, int64_t r0, int64_t r1) {
+  const int64_t n_out = w.n_rows(), nt = a.n_tokens;
+  float out[kTokenTile];
+  for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
+    const int64_t re = std::min(rb + kRowBlock, r1);
+    int64_t t = 0;
+    for (; t + kTokenTile <= nt; t += kTokenTile) {
+      for (int64_t r = rb; r < re; ++r) {
+        RowDots<kTokenTile>(w.dtype, w.row(r), a, t, out);
+        for (int j = 0; j < kTokenTile; ++j) y[(t + j) * n_out + r] = out[j];
+      }
+    }
+    const int64_t rest = nt - t;
+    if (rest == 0) continue;
+    for (int64_t r = rb; r < re; ++r) {
+      if (rest == 1) RowDots<1>(w.dtype, w.row(r), a, t, out);
+      if (rest == 2) RowDots<2>(w.dtype, w.row(r), a, t, out);
+      if (rest == 3) RowDots<3>(w.dtype, w.row(r), a, t, out);
+      for (int j = 0; j < rest; ++j) y[(t + j) * n_out + r] = out[j];
+    }
+  }
+}
+
+int64_t SimdTarget() { return HWY_TARGET; }
+
+}  // namespace HWY_NAMESPACE
+}  // namespace flotilla
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace flotilla {
+
+HWY_EXPORT(MatMulRowsImpl);
+HWY_EXPORT(SimdTarget);
+
+const char* MatMulSimdTargetName() { return hwy::TargetName(HWY_DYNAMIC_DISPATCH(SimdTarget)()); }
+
+void MatMulRowsSimd(const TensorView& w, const PackedActs& acts, float* y, int64_t row_begin,
+                    int64_t row_end) {
+  HWY_DYNAMIC_DISPATCH(MatMulRowsImpl)(w, acts, y, row_begin, row_end);
+}
+
+}  // namespace flotilla
+#endif  // HWY_ONCE

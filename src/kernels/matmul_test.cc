@@ -1,0 +1,116 @@
+// SIMD MatMul kernels against MatMul_ref on random inputs with odd sizes, on every instruction set
+// this binary was compiled for and the machine supports.
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <hwy/targets.h>
+
+#include "kernels/matmul.h"
+#include "tensor/traits.h"
+
+namespace flotilla {
+namespace {
+
+struct Shape {
+  int64_t n_in, n_out, n_tokens;
+};
+
+// Quantized weights and float activations of the given shape; y_ref from the reference kernel.
+struct Problem {
+  std::vector<uint8_t> w_bytes;
+  TensorView w;
+  std::vector<float> x, y_ref, bound;  // bound[t, r] = sum_k |w| |x|: the scale of rounding error
+};
+
+Problem MakeProblem(DType dtype, const Shape& s, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> wf(s.n_in * s.n_out);
+  for (float& v : wf) v = normal(rng) * 0.05f;
+  Problem p;
+  p.x.resize(s.n_in * s.n_tokens);
+  for (float& v : p.x) v = normal(rng);
+  StatusOr<std::vector<uint8_t>> q = QuantizeTensor(dtype, wf.data(), s.n_out, s.n_in);
+  EXPECT_TRUE(q.ok());
+  p.w_bytes = std::move(*q);
+  p.w.dtype = dtype;
+  p.w.ne[0] = s.n_in;
+  p.w.ne[1] = s.n_out;
+  p.w.data = p.w_bytes.data();
+  ThreadPool pool(1);
+  p.y_ref.resize(s.n_out * s.n_tokens);
+  MatMul_ref(pool, p.w, p.x.data(), s.n_tokens, p.y_ref.data());
+  p.bound.assign(p.y_ref.size(), 0.0f);
+  for (int64_t t = 0; t < s.n_tokens; ++t) {
+    for (int64_t r = 0; r < s.n_out; ++r) {
+      double b = 0;
+      for (int64_t k = 0; k < s.n_in; ++k) b += std::fabs(wf[r * s.n_in + k] * p.x[t * s.n_in + k]);
+      p.bound[t * s.n_out + r] = static_cast<float>(b);
+    }
+  }
+  return p;
+}
+
+void ExpectClose(const Problem& p, const std::vector<float>& y, const char* what) {
+  for (size_t i = 0; i < y.size(); ++i) {
+    // Integer sums are exact in both; only float accumulation order differs.
+    ASSERT_NEAR(y[i], p.y_ref[i], 2e-5f * p.bound[i] + 1e-6f) << what << " at " << i;
+  }
+}
+
+class MatMulSimd : public ::testing::TestWithParam<DType> {};
+
+TEST_P(MatMulSimd, MatchesReferenceOnEveryTarget) {
+  const DType dtype = GetParam();
+  const int64_t block = GetDTypeInfo(dtype).block_size;
+  std::vector<Shape> shapes;
+  if (block == 1) {
+    shapes = {{1, 1, 1}, {7, 3, 2}, {37, 13, 5}, {133, 9, 7}, {515, 5, 4}, {64, 17, 9}};
+  } else {
+    shapes = {{block, 1, 1}, {block, 13, 5}, {3 * block, 11, 7}, {5 * block, 3, 4}, {2 * block, 7, 9}};
+  }
+  int tested = 0;
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    ASSERT_STREQ(MatMulSimdTargetName(), hwy::TargetName(target));
+    for (size_t si = 0; si < shapes.size(); ++si) {
+      const Shape& s = shapes[si];
+      Problem p = MakeProblem(dtype, s, 1234 + static_cast<uint32_t>(si));
+      PackedActs acts;
+      PackActivations(dtype, p.x.data(), s.n_tokens, s.n_in, &acts);
+      std::vector<float> y(p.y_ref.size(), NAN);
+      MatMulRows(p.w, acts, y.data(), 0, s.n_out);
+      ExpectClose(p, y, hwy::TargetName(target));
+      // Split rows and multiple products in one parallel region.
+      ThreadPool pool(3);
+      std::vector<float> y1(y.size(), NAN), y2(y.size(), NAN);
+      const MatMulOut outs[2] = {{&p.w, y1.data()}, {&p.w, y2.data()}};
+      MatMulPacked(pool, outs, acts);
+      ExpectClose(p, y1, "MatMulPacked first");
+      ExpectClose(p, y2, "MatMulPacked second");
+    }
+    ++tested;
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  EXPECT_GE(tested, 1);
+  std::printf("%s: %d instruction sets tested\n", std::string(DTypeName(dtype)).c_str(), tested);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, MatMulSimd,
+                         ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
+                                           DType::kQ4_K, DType::kQ6_K),
+                         [](const auto& info) { return std::string(DTypeName(info.param)); });
+
+TEST(MatMul, FallsBackToReferenceForOtherTypes) {
+  Problem p = MakeProblem(DType::kQ5_K, {256, 5, 3}, 7);
+  ThreadPool pool(2);
+  std::vector<float> y(p.y_ref.size());
+  MatMul(pool, p.w, p.x.data(), 3, y.data());
+  EXPECT_EQ(y, p.y_ref);
+}
+
+}  // namespace
+}  // namespace flotilla
