@@ -29,9 +29,9 @@ namespace flotilla::classify {
 
 struct NgramConfig {
   FeaturizerConfig features;
-  int epochs = 20;
-  float learning_rate = 0.5f;   // start of the linear decay to 0
-  float l2 = 1e-6f;             // weight decay per example seen
+  int epochs = 30;
+  float learning_rate = 1.0f;   // start of the linear decay to 0
+  float l2 = 1e-5f;             // weight decay per example seen
   int min_count = 1;            // buckets seen in fewer training texts are dropped
   bool f16_weights = false;     // store W as f16 (half the file) instead of f32
 

@@ -76,7 +76,7 @@ void RegisterTrainClassify(CLI::App& app) {
   cmd->add_option("--dev", o->dev_path, "Dev data for calibration (else a part of train is held out)");
   cmd->add_option("-o,--output", o->out_path, "Model file to write (GGUF)")->required();
   o->data.Add(cmd);
-  o->abstain.Add(cmd, " (default: precision 0.9)");
+  o->abstain.Add(cmd, " (default: coverage 0.95)");
   classify::TrainConfig& c = o->config;
   classify::NgramConfig& n = c.ngram;
   cmd->add_option("--seed", c.seed, "Random seed")->capture_default_str();
