@@ -68,6 +68,7 @@ void Featurizer::Features(std::string_view text, std::vector<uint32_t>* out) con
   }
   std::vector<std::string_view> words;
   SplitWords(s, &words);
+  if (words.empty()) return;
   const int bits = config_.hash_bits;
   // Word n-grams; for n >= 2 the sequence is padded with one boundary word at each end.
   for (int n = 1; n <= config_.word_ngrams; ++n) {
