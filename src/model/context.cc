@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/attention.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "tensor/fp16.h"
@@ -89,10 +90,9 @@ void Context::Attention(int layer, int32_t n, const float* q, float* out) {
   const int32_t head_dim = c.head_dim(), group = c.n_head / c.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const bool f16 = options_.kv_type == DType::kF16;
-  const float* k32 = reinterpret_cast<const float*>(k_cache_[layer].data());
-  const float* v32 = reinterpret_cast<const float*>(v_cache_[layer].data());
-  const uint16_t* k16 = reinterpret_cast<const uint16_t*>(k_cache_[layer].data());
-  const uint16_t* v16 = reinterpret_cast<const uint16_t*>(v_cache_[layer].data());
+  const size_t elem = f16 ? 2 : 4;
+  const uint8_t* kc = k_cache_[layer].data();
+  const uint8_t* vc = v_cache_[layer].data();
   pool_.ParallelFor(static_cast<int64_t>(n) * c.n_head, [&](int64_t begin, int64_t end) {
     std::vector<float> scores(static_cast<size_t>(n_past_ + n)), qh(static_cast<size_t>(head_dim));
     for (int64_t job = begin; job < end; ++job) {
@@ -103,28 +103,13 @@ void Context::Attention(int layer, int32_t n, const float* q, float* out) {
         const float x = q[static_cast<int64_t>(i) * c.n_embd + h * head_dim + d];
         qh[d] = f16 ? RoundF16(x) : x;
       }
-      for (int32_t p = 0; p < n_keys; ++p) {
-        const int64_t base = static_cast<int64_t>(p) * n_embd_kv_ + kv_off;
-        float dot = 0.0f;
-        if (f16) {
-          for (int32_t d = 0; d < head_dim; ++d) dot += qh[d] * FP16ToFP32(k16[base + d]);
-        } else {
-          dot = DotF32(qh.data(), k32 + base, head_dim);
-        }
-        scores[p] = dot * scale;
-      }
+      AttnScores(qh.data(), kc + kv_off * elem, n_embd_kv_, n_keys, head_dim, scale, f16, scores.data());
       Softmax(scores.data(), n_keys);
-      float* o = out + static_cast<int64_t>(i) * c.n_embd + h * head_dim;
-      std::fill(o, o + head_dim, 0.0f);
-      for (int32_t p = 0; p < n_keys; ++p) {
-        const int64_t base = static_cast<int64_t>(p) * n_embd_kv_ + kv_off;
-        if (f16) {
-          const float w = RoundF16(scores[p]);
-          for (int32_t d = 0; d < head_dim; ++d) o[d] += w * FP16ToFP32(v16[base + d]);
-        } else {
-          for (int32_t d = 0; d < head_dim; ++d) o[d] += scores[p] * v32[base + d];
-        }
+      if (f16) {
+        for (int32_t p = 0; p < n_keys; ++p) scores[p] = RoundF16(scores[p]);
       }
+      float* o = out + static_cast<int64_t>(i) * c.n_embd + h * head_dim;
+      AttnWeightedSum(scores.data(), vc + kv_off * elem, n_embd_kv_, n_keys, head_dim, f16, o);
     }
   });
 }

@@ -8,6 +8,7 @@
 
 #include "base/thread_pool.h"
 #include "flotilla/status.h"
+#include "kernels/matmul.h"
 #include "model/model.h"
 #include "tensor/dtype.h"
 
@@ -52,6 +53,12 @@ class Context {
   int64_t n_embd_kv_;
   std::vector<std::vector<uint8_t>> k_cache_, v_cache_;  // per layer: [n_ctx, n_embd_kv] of kv_type
   std::vector<float> logits_;
+  // Scratch of ForwardBatch, grown once to the largest batch: activations [n, width] and the
+  // packed (quantized) copy of the matmul input shared by Q/K/V and by gate/up.
+  struct Scratch {
+    std::vector<float> x, xn, q, k, v, attn, proj, gate, up;
+    PackedActs acts;
+  } scratch_;
 };
 
 }  // namespace flotilla

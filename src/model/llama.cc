@@ -1,6 +1,8 @@
 // The llama-family forward pass (llama, and qwen2, which adds Q/K/V biases and rotates NEOX-style).
 // Reads top to bottom; shapes in comments use n = tokens in the batch.
 #include <algorithm>
+#include <initializer_list>
+#include <span>
 #include <vector>
 
 #include "kernels/matmul.h"
@@ -9,6 +11,26 @@
 
 namespace flotilla {
 namespace {
+
+// outs[j].y = outs[j].w · x for each j, x: [n, n_in]. When all weights share a SIMD dot type the
+// activations are packed once and every product runs in one parallel region.
+void Project(ThreadPool& pool, PackedActs& acts, const float* x, int32_t n,
+             std::initializer_list<MatMulOut> outs) {
+  const DType first = outs.begin()->w->dtype;
+  bool shared = HasSimdMatMul(first);
+  for (const MatMulOut& o : outs) shared = shared && HasSimdMatMul(o.w->dtype) && VecDotType(o.w->dtype) == VecDotType(first);
+  if (!shared) {
+    for (const MatMulOut& o : outs) MatMul(pool, *o.w, x, n, o.y);
+    return;
+  }
+  PackActivations(first, x, n, outs.begin()->w->row_len(), &acts);
+  MatMulPacked(pool, std::span<const MatMulOut>(outs.begin(), outs.size()), acts);
+}
+
+template <typename T>
+void Grow(std::vector<T>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+}
 
 void AddBias(float* x, const std::vector<float>& bias, int32_t n) {
   if (bias.empty()) return;
@@ -26,17 +48,20 @@ void Context::ForwardBatch(const int32_t* tokens, int32_t n, bool all_logits, fl
                         c.n_rot > 0 ? c.n_rot : c.head_dim(), c.rope_freq_base,
                         w.rope_freqs.empty() ? nullptr : w.rope_freqs.data()};
 
-  std::vector<float> x(n * d), xn(n * d), q(n * d), k(n * dkv), v(n * dkv), attn(n * d), proj(n * d);
-  std::vector<float> gate(n * ff), up(n * ff);
+  Scratch& s = scratch_;
+  for (auto* buf : {&s.x, &s.xn, &s.q, &s.attn, &s.proj}) Grow(*buf, n * d);
+  for (auto* buf : {&s.k, &s.v}) Grow(*buf, n * dkv);
+  for (auto* buf : {&s.gate, &s.up}) Grow(*buf, n * ff);
+  std::vector<float>&x = s.x, &xn = s.xn, &q = s.q, &k = s.k, &v = s.v, &attn = s.attn, &proj = s.proj;
+  std::vector<float>&gate = s.gate, &up = s.up;
   for (int32_t i = 0; i < n; ++i) GetRow(w.token_embd, tokens[i], x.data() + i * d);  // x: [n, d]
 
   for (int layer = 0; layer < c.n_layer; ++layer) {
     const LayerWeights& lw = w.layers[layer];
     // Attention block: x += Wo · attention(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x))
     for (int32_t i = 0; i < n; ++i) RmsNorm(x.data() + i * d, lw.attn_norm.data(), d, c.rms_norm_eps, xn.data() + i * d);
-    MatMul(pool_, lw.wq, xn.data(), n, q.data());  // q: [n, d]
-    MatMul(pool_, lw.wk, xn.data(), n, k.data());  // k: [n, dkv]
-    MatMul(pool_, lw.wv, xn.data(), n, v.data());  // v: [n, dkv]
+    // q: [n, d], k: [n, dkv], v: [n, dkv]
+    Project(pool_, s.acts, xn.data(), n, {{&lw.wq, q.data()}, {&lw.wk, k.data()}, {&lw.wv, v.data()}});
     AddBias(q.data(), lw.bq, n);
     AddBias(k.data(), lw.bk, n);
     AddBias(v.data(), lw.bv, n);
@@ -46,15 +71,15 @@ void Context::ForwardBatch(const int32_t* tokens, int32_t n, bool all_logits, fl
     }
     StoreKv(layer, n, k.data(), v.data());
     Attention(layer, n, q.data(), attn.data());  // attn: [n, d]
-    MatMul(pool_, lw.wo, attn.data(), n, proj.data());
+    Project(pool_, s.acts, attn.data(), n, {{&lw.wo, proj.data()}});
     AddInPlace(x.data(), proj.data(), n * d);
 
     // Feed-forward block: x += W_down · (silu(W_gate·norm(x)) * W_up·norm(x))
     for (int32_t i = 0; i < n; ++i) RmsNorm(x.data() + i * d, lw.ffn_norm.data(), d, c.rms_norm_eps, xn.data() + i * d);
-    MatMul(pool_, lw.ffn_gate, xn.data(), n, gate.data());  // gate: [n, ff]
-    MatMul(pool_, lw.ffn_up, xn.data(), n, up.data());      // up: [n, ff]
+    // gate: [n, ff], up: [n, ff]
+    Project(pool_, s.acts, xn.data(), n, {{&lw.ffn_gate, gate.data()}, {&lw.ffn_up, up.data()}});
     SwiGlu(gate.data(), up.data(), n * ff, gate.data());
-    MatMul(pool_, lw.ffn_down, gate.data(), n, proj.data());  // proj: [n, d]
+    Project(pool_, s.acts, gate.data(), n, {{&lw.ffn_down, proj.data()}});  // proj: [n, d]
     AddInPlace(x.data(), proj.data(), n * d);
   }
   n_past_ += n;
@@ -66,7 +91,7 @@ void Context::ForwardBatch(const int32_t* tokens, int32_t n, bool all_logits, fl
   for (int32_t i = first; i < n; ++i) {
     RmsNorm(x.data() + i * d, w.output_norm.data(), d, c.rms_norm_eps, xn.data() + (i - first) * d);
   }
-  MatMul(pool_, w.output, xn.data(), rows, logits_out);  // logits: [rows, n_vocab]
+  Project(pool_, s.acts, xn.data(), rows, {{&w.output, logits_out}});  // logits: [rows, n_vocab]
 }
 
 }  // namespace flotilla
