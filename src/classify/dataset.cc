@@ -179,7 +179,8 @@ Status ParseJsonl(std::string_view bytes, std::string_view name, const DataOptio
     nlohmann::json obj = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (obj.is_discarded()) {
       try {
-        (void)nlohmann::json::parse(text);
+        nlohmann::json unused = nlohmann::json::parse(text);
+        (void)unused;
       } catch (const nlohmann::json::parse_error& e) {
         return DataLossError(Where(name, line, e.byte) + ": not valid JSON");
       }
