@@ -17,9 +17,11 @@ void RegisterCommands(CLI::App& app) {
   RegisterQuantize(app);
   RegisterChat(app);
   RegisterPull(app);
+  RegisterBench(app);
   RegisterClassifyCommands(app);
   RegisterLog(app);
   RegisterServe(app);
+  RegisterTrainLm(app);
 }
 
 void Finish(const Status& status) {

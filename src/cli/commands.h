@@ -18,9 +18,11 @@ void RegisterPerplexity(CLI::App& app);
 void RegisterQuantize(CLI::App& app);
 void RegisterChat(CLI::App& app);
 void RegisterPull(CLI::App& app);
+void RegisterBench(CLI::App& app);
 void RegisterClassifyCommands(CLI::App& app);  // train classify, eval classify, classify
 void RegisterLog(CLI::App& app);
 void RegisterServe(CLI::App& app);
+void RegisterTrainLm(CLI::App& app);  // train (a language model), on the parent shared with train classify
 
 // Prints `status` as "flotilla: <message>" when not OK and records the exit code (0, 1, or 130 when cancelled by Ctrl-C).
 void Finish(const Status& status);

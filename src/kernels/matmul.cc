@@ -53,52 +53,77 @@ void GetRow(const TensorView& w, int64_t i, float* dst) {
   traits.dequantize_row(w.row(i), dst, w.row_len());
 }
 
-void PackActivations(DType w, const float* x, int64_t n_tokens, int64_t n_in, PackedActs* out) {
-  CHECK(HasSimdMatMul(w));
-  out->dot_type = VecDotType(w);
-  out->n_tokens = n_tokens;
-  out->n_in = n_in;
+namespace {
+
+// Sizes the buffers of `out` for n_tokens x n_in activations of dot type out->dot_type.
+void GrowPacked(int64_t n_tokens, int64_t n_in, PackedActs* out) {
   const size_t n = static_cast<size_t>(n_tokens * n_in);
   switch (out->dot_type) {
-    case DType::kF32:
+    case DType::kQ8_0:
+      CHECK(n_in % kQK8_0 == 0);
+      if (out->q.size() < n) out->q.resize(n);
+      if (out->d.size() < n / kQK8_0) out->d.resize(n / kQK8_0);
+      return;
+    case DType::kQ8_K:
+      CHECK(n_in % kQK_K == 0);
+      if (out->k.size() < n / kQK_K) out->k.resize(n / kQK_K);
+      return;
+    default:
       if (out->f.size() < n) out->f.resize(n);
-      std::memcpy(out->f.data(), x, n * sizeof(float));
+  }
+}
+
+// Packs tokens [t0, t1) of x into `out` (already sized).
+void PackTokens(const float* x, int64_t t0, int64_t t1, int64_t n_in, PackedActs* out) {
+  const size_t begin = static_cast<size_t>(t0 * n_in), end = static_cast<size_t>(t1 * n_in);
+  switch (out->dot_type) {
+    case DType::kF32:
+      std::memcpy(out->f.data() + begin, x + begin, (end - begin) * sizeof(float));
       return;
     case DType::kF16:
-      if (out->f.size() < n) out->f.resize(n);
-      for (size_t i = 0; i < n; ++i) out->f[i] = FP16ToFP32(FP32ToFP16(x[i]));
+      for (size_t i = begin; i < end; ++i) out->f[i] = FP16ToFP32(FP32ToFP16(x[i]));
       return;
     case DType::kBF16:
-      if (out->f.size() < n) out->f.resize(n);
-      for (size_t i = 0; i < n; ++i) out->f[i] = BF16ToFP32(FP32ToBF16(x[i]));
+      for (size_t i = begin; i < end; ++i) out->f[i] = BF16ToFP32(FP32ToBF16(x[i]));
       return;
     case DType::kQ8_0: {
-      CHECK(n_in % kQK8_0 == 0);
       const int64_t nb = n_in / kQK8_0;
-      if (out->q.size() < n) out->q.resize(n);
-      if (out->d.size() < static_cast<size_t>(n_tokens * nb)) {
-        out->d.resize(n_tokens * nb);
-      }
-      out->tmp.resize(nb * sizeof(BlockQ8_0));
-      const auto* blocks = reinterpret_cast<const BlockQ8_0*>(out->tmp.data());
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        QuantizeRowQ8_0_ref(x + t * n_in, out->tmp.data(), n_in);
-        for (int64_t b = 0; b < nb; ++b) {
-          std::memcpy(&out->q[t * n_in + b * kQK8_0], blocks[b].qs, kQK8_0);
-          out->d[t * nb + b] = FP16ToFP32(blocks[b].d);
+      BlockQ8_0 blocks[64];  // a chunk of reference-quantized blocks
+      for (int64_t t = t0; t < t1; ++t) {
+        for (int64_t b0 = 0; b0 < nb; b0 += 64) {
+          const int64_t cnt = std::min<int64_t>(64, nb - b0);
+          QuantizeRowQ8_0_ref(x + t * n_in + b0 * kQK8_0, blocks, cnt * kQK8_0);
+          for (int64_t b = 0; b < cnt; ++b) {
+            std::memcpy(&out->q[t * n_in + (b0 + b) * kQK8_0], blocks[b].qs, kQK8_0);
+            out->d[t * nb + b0 + b] = FP16ToFP32(blocks[b].d);
+          }
         }
       }
       return;
     }
     case DType::kQ8_K: {
-      CHECK(n_in % kQK_K == 0);
       const int64_t nb = n_in / kQK_K;
-      if (out->k.size() < static_cast<size_t>(n_tokens * nb)) out->k.resize(n_tokens * nb);
-      for (int64_t t = 0; t < n_tokens; ++t) QuantizeRowQ8_K_ref(x + t * n_in, &out->k[t * nb], n_in);
+      for (int64_t t = t0; t < t1; ++t) QuantizeRowQ8_K_ref(x + t * n_in, &out->k[t * nb], n_in);
       return;
     }
     default: CHECK(false);
   }
+}
+
+}  // namespace
+
+void PackActivations(DType w, const float* x, int64_t n_tokens, int64_t n_in, PackedActs* out,
+                     ThreadPool* pool) {
+  CHECK(HasSimdMatMul(w));
+  out->dot_type = VecDotType(w);
+  out->n_tokens = n_tokens;
+  out->n_in = n_in;
+  GrowPacked(n_tokens, n_in, out);
+  if (pool == nullptr || n_tokens < 2) {
+    PackTokens(x, 0, n_tokens, n_in, out);
+    return;
+  }
+  pool->ParallelFor(n_tokens, [&](int64_t b, int64_t e) { PackTokens(x, b, e, n_in, out); });
 }
 
 void MatMulRows(const TensorView& w, const PackedActs& acts, float* y, int64_t row_begin, int64_t row_end) {
@@ -131,7 +156,7 @@ void MatMul(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tok
     return;
   }
   PackedActs acts;
-  PackActivations(w.dtype, x, n_tokens, w.row_len(), &acts);
+  PackActivations(w.dtype, x, n_tokens, w.row_len(), &acts, &pool);
   const MatMulOut out{&w, y};
   MatMulPacked(pool, std::span<const MatMulOut>(&out, 1), acts);
 }

@@ -42,11 +42,12 @@ struct PackedActs {
   std::vector<float> d;
   // Q8_K: [n_tokens, n_in / 256] blocks as QuantizeRowQ8_K_ref writes them.
   std::vector<BlockQ8_K> k;
-  std::vector<uint8_t> tmp;  // one row of reference-quantized blocks
 };
 
-// Converts x ([n_tokens, n_in]) for weights of dtype `w` (which must satisfy HasSimdMatMul).
-void PackActivations(DType w, const float* x, int64_t n_tokens, int64_t n_in, PackedActs* out);
+// Converts x ([n_tokens, n_in]) for weights of dtype `w` (which must satisfy HasSimdMatMul); tokens
+// are split across `pool` when given.
+void PackActivations(DType w, const float* x, int64_t n_tokens, int64_t n_in, PackedActs* out,
+                     ThreadPool* pool = nullptr);
 
 // One product of a MatMulPacked call: y[t, r] = sum_k w[r, k] * x[t, k], y: [n_tokens, w.n_rows()].
 struct MatMulOut {

@@ -23,7 +23,7 @@ void Project(ThreadPool& pool, PackedActs& acts, const float* x, int32_t n,
     for (const MatMulOut& o : outs) MatMul(pool, *o.w, x, n, o.y);
     return;
   }
-  PackActivations(first, x, n, outs.begin()->w->row_len(), &acts);
+  PackActivations(first, x, n, outs.begin()->w->row_len(), &acts, &pool);
   MatMulPacked(pool, std::span<const MatMulOut>(outs.begin(), outs.size()), acts);
 }
 

@@ -1,0 +1,186 @@
+// flotilla bench -m M -p 128 -n 128 -t 1,2 [-r 5] [--json]: prompt (pp) and generation (tg) speed in
+// llama-bench's spirit, plus this machine's measured limits: decode as GB/s of weights streamed per
+// token against the read bandwidth, prefill as GFLOP/s (2 per weight per token) against peak FMA.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/model_flags.h"
+#include "kernels/matmul.h"
+#include "kernels/roofline.h"
+#include "model/context.h"
+#include "model/model.h"
+
+namespace flotilla::cli {
+namespace {
+
+struct BenchOptions {
+  std::string model;
+  std::vector<int32_t> n_prompt{128};
+  std::vector<int32_t> n_gen{128};
+  std::vector<int32_t> n_threads{2};
+  int32_t reps = 5;
+  std::string kv_type = "f16";
+  bool json = false;
+  bool no_limits = false;
+};
+
+struct Row {
+  int32_t n_prompt, n_gen, n_threads;
+  std::vector<double> samples_ts;
+  double avg_ts = 0, stddev_ts = 0;
+  double bw_gbs = 0, peak_gflops = 0;  // this machine's limits at n_threads
+};
+
+// Bytes of weights a decode step reads and the multiply-adds per token (2 flops each).
+struct ModelCost {
+  uint64_t stream_bytes = 0;
+  uint64_t matmul_params = 0;
+  uint64_t file_params = 0;
+};
+
+ModelCost CostOf(const Model& m) {
+  ModelCost c;
+  auto add = [&](const TensorView& t) {
+    c.stream_bytes += t.row_bytes() * static_cast<uint64_t>(t.n_rows());
+    c.matmul_params += static_cast<uint64_t>(t.n_elements());
+  };
+  const ModelWeights& w = m.weights();
+  for (const LayerWeights& l : w.layers) {
+    for (const TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) add(*t);
+  }
+  add(w.output);
+  c.file_params = c.matmul_params + (w.output.data == w.token_embd.data ? 0 : w.token_embd.n_elements());
+  return c;
+}
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// One timed run: a prompt of n_prompt random tokens in one batch, or n_gen tokens one at a time.
+StatusOr<double> RunOnce(const Model& model, ThreadPool& pool, DType kv, int32_t n_prompt, int32_t n_gen,
+                         std::mt19937& rng) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Context> ctx,
+                   Context::Create(model, pool, {.n_ctx = n_prompt + n_gen + 1, .kv_type = kv,
+                                                 .n_batch = std::max(n_prompt, 1)}));
+  std::uniform_int_distribution<int32_t> tok(0, model.config().n_vocab - 1);
+  std::vector<int32_t> prompt(static_cast<size_t>(n_prompt));
+  for (int32_t& t : prompt) t = tok(rng);
+  const double t0 = Now();
+  if (n_prompt > 0) RETURN_IF_ERROR(ctx->Eval(prompt).status());
+  for (int32_t i = 0; i < n_gen; ++i) {
+    const int32_t id = tok(rng);
+    RETURN_IF_ERROR(ctx->Eval(std::span<const int32_t>(&id, 1)).status());
+  }
+  return Now() - t0;
+}
+
+void Summarize(Row& r) {
+  double sum = 0, sq = 0;
+  for (double s : r.samples_ts) sum += s;
+  r.avg_ts = sum / r.samples_ts.size();
+  for (double s : r.samples_ts) sq += (s - r.avg_ts) * (s - r.avg_ts);
+  r.stddev_ts = r.samples_ts.size() > 1 ? std::sqrt(sq / (r.samples_ts.size() - 1)) : 0.0;
+}
+
+std::string TestName(const Row& r) {
+  return r.n_prompt > 0 ? "pp" + std::to_string(r.n_prompt) : "tg" + std::to_string(r.n_gen);
+}
+
+Status Bench(const BenchOptions& o) {
+  std::optional<DType> kv = DTypeFromName(o.kv_type);
+  if (!kv) return InvalidArgumentError("unknown --kv-type '" + o.kv_type + "'");
+  if (o.reps < 1) return InvalidArgumentError("-r must be at least 1");
+  ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(o.model));
+  const ModelCost cost = CostOf(*model);
+  const std::string weight_type(DTypeName(model->weights().layers[0].wq.dtype));
+  std::vector<Row> rows;
+  std::mt19937 rng(42);
+  for (int32_t nt : o.n_threads) {
+    if (nt < 1) return InvalidArgumentError("-t values must be positive");
+    ThreadPool pool(nt);
+    const double bw = o.no_limits ? 0 : MeasureReadBandwidth(pool);
+    const double peak = o.no_limits ? 0 : MeasurePeakGflops(pool);
+    std::vector<std::pair<int32_t, int32_t>> tests;
+    for (int32_t p : o.n_prompt) if (p > 0) tests.push_back({p, 0});
+    for (int32_t g : o.n_gen) if (g > 0) tests.push_back({0, g});
+    for (auto [p, g] : tests) {
+      Row r{p, g, nt};
+      r.bw_gbs = bw;
+      r.peak_gflops = peak;
+      ASSIGN_OR_RETURN(double warm, RunOnce(*model, pool, *kv, p > 0 ? p : 0, p > 0 ? 0 : 1, rng));
+      (void)warm;
+      for (int32_t i = 0; i < o.reps; ++i) {
+        ASSIGN_OR_RETURN(double s, RunOnce(*model, pool, *kv, p, g, rng));
+        r.samples_ts.push_back((p + g) / s);
+      }
+      Summarize(r);
+      rows.push_back(r);
+      if (!o.json) std::fprintf(stderr, "flotilla bench: %s t=%d done\n", TestName(r).c_str(), nt);
+    }
+  }
+  const double gb_per_tok = cost.stream_bytes / 1e9, gflop_per_tok = 2.0 * cost.matmul_params / 1e9;
+  if (o.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const Row& r : rows) {
+      const bool tg = r.n_gen > 0;
+      nlohmann::json j = {{"model_filename", o.model}, {"model_type", weight_type},
+                          {"model_size", cost.stream_bytes}, {"model_n_params", cost.file_params},
+                          {"simd", MatMulSimdTargetName()}, {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen},
+                          {"n_threads", r.n_threads}, {"type_kv", o.kv_type}, {"avg_ts", r.avg_ts},
+                          {"stddev_ts", r.stddev_ts}, {"samples_ts", r.samples_ts},
+                          {"machine_read_gbs", r.bw_gbs}, {"machine_peak_gflops", r.peak_gflops}};
+      if (tg) {
+        j["gbs"] = r.avg_ts * gb_per_tok;
+        j["bw_fraction"] = r.bw_gbs > 0 ? r.avg_ts * gb_per_tok / r.bw_gbs : 0.0;
+      } else {
+        j["gflops"] = r.avg_ts * gflop_per_tok;
+        j["peak_fraction"] = r.peak_gflops > 0 ? r.avg_ts * gflop_per_tok / r.peak_gflops : 0.0;
+      }
+      out.push_back(j);
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+    return Status::Ok();
+  }
+  std::printf("| model | type | size | params | simd | threads | test | t/s | roofline |\n");
+  std::printf("| --- | --- | ---: | ---: | --- | ---: | --- | ---: | ---: |\n");
+  for (const Row& r : rows) {
+    char roof[128];
+    if (r.n_gen > 0) {
+      const double gbs = r.avg_ts * gb_per_tok;
+      std::snprintf(roof, sizeof roof, "%.1f GB/s = %.0f%% of %.1f", gbs, 100 * gbs / r.bw_gbs, r.bw_gbs);
+    } else {
+      const double gf = r.avg_ts * gflop_per_tok;
+      std::snprintf(roof, sizeof roof, "%.0f GFLOP/s = %.0f%% of %.0f", gf, 100 * gf / r.peak_gflops, r.peak_gflops);
+    }
+    std::printf("| %s | %s | %.1f MiB | %.1f M | %s | %d | %s | %.2f ± %.2f | %s |\n", o.model.c_str(),
+                weight_type.c_str(), cost.stream_bytes / 1048576.0, cost.file_params / 1e6, MatMulSimdTargetName(),
+                r.n_threads, TestName(r).c_str(), r.avg_ts, r.stddev_ts, roof);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+void RegisterBench(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand("bench", "Prompt and generation speed (llama-bench style)");
+  cmd->add_option("-m,--model", o->model, "GGUF model file")->required();
+  cmd->add_option("-p,--n-prompt", o->n_prompt, "Prompt sizes (comma list; 0 skips)")->delimiter(',')->capture_default_str();
+  cmd->add_option("-n,--n-gen", o->n_gen, "Generation sizes (comma list; 0 skips)")->delimiter(',')->capture_default_str();
+  cmd->add_option("-t,--threads", o->n_threads, "Thread counts (comma list)")->delimiter(',')->capture_default_str();
+  cmd->add_option("-r,--repetitions", o->reps, "Timed runs per test")->capture_default_str();
+  cmd->add_option("--kv-type", o->kv_type, "KV cache type: f16 or f32")->capture_default_str();
+  cmd->add_flag("--json", o->json, "Print a JSON array of rows (llama-bench's fields plus roofline)");
+  cmd->add_flag("--no-limits", o->no_limits, "Skip measuring memory bandwidth and peak FMA");
+  cmd->callback([o] { Finish(Bench(*o)); });
+}
+
+}  // namespace flotilla::cli

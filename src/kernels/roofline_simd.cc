@@ -1,0 +1,108 @@
+// Highway kernels behind roofline.h: a streaming sum and an FMA chain benchmark.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/roofline_simd.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "kernels/roofline.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace flotilla {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Sum of p[0..n) (n a multiple of 4 vectors), read once.
+float StreamSum(const float* p, int64_t n) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  auto a0 = hn::Zero(d), a1 = a0, a2 = a0, a3 = a0;
+  for (int64_t i = 0; i + 4 * N <= n; i += 4 * N) {
+    a0 = hn::Add(a0, hn::LoadU(d, p + i));
+    a1 = hn::Add(a1, hn::LoadU(d, p + i + N));
+    a2 = hn::Add(a2, hn::LoadU(d, p + i + 2 * N));
+    a3 = hn::Add(a3, hn::LoadU(d, p + i + 3 * N));
+  }
+  return hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+}
+
+// Runs `iters` rounds of 12 independent FMA chains; returns the flops done (and a sink value).
+double FmaChains(int64_t iters, float* sink) {
+  const hn::ScalableTag<float> d;
+  auto m = hn::Set(d, 0.999999f), c = hn::Set(d, 1e-7f);
+  decltype(m) a[12];
+  for (int j = 0; j < 12; ++j) a[j] = hn::Set(d, static_cast<float>(j));
+  for (int64_t i = 0; i < iters; ++i) {
+    for (int j = 0; j < 12; ++j) a[j] = hn::MulAdd(a[j], m, c);
+  }
+  auto s = a[0];
+  for (int j = 1; j < 12; ++j) s = hn::Add(s, a[j]);
+  *sink = hn::GetLane(s);
+  return 2.0 * 12.0 * static_cast<double>(hn::Lanes(d)) * static_cast<double>(iters);
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace flotilla
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace flotilla {
+
+HWY_EXPORT(StreamSum);
+HWY_EXPORT(FmaChains);
+
+namespace {
+double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+}  // namespace
+
+double MeasureReadBandwidth(ThreadPool& pool, int64_t bytes, int reps) {
+  const int64_t n = bytes / 4 / 1024 * 1024;
+  std::vector<float> buf(static_cast<size_t>(n));
+  const int nt = pool.n_threads();
+  // Each thread first touches the part it will read (first-touch placement), then streams it.
+  pool.ParallelFor(nt, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      std::memset(buf.data() + n * t / nt, 1, static_cast<size_t>(n / nt) * 4);
+    }
+  });
+  std::vector<float> sinks(nt);
+  double best = 0;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.ParallelFor(nt, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t lo = n * t / nt / 1024 * 1024, hi = n * (t + 1) / nt / 1024 * 1024;
+        sinks[t] = HWY_DYNAMIC_DISPATCH(StreamSum)(buf.data() + lo, hi - lo);
+      }
+    });
+    best = std::max(best, static_cast<double>(n) * 4 / Seconds(t0, std::chrono::steady_clock::now()) / 1e9);
+  }
+  return best;
+}
+
+double MeasurePeakGflops(ThreadPool& pool, int reps) {
+  const int nt = pool.n_threads();
+  std::vector<double> flops(nt);
+  std::vector<float> sinks(nt);
+  double best = 0;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.ParallelFor(nt, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) flops[t] = HWY_DYNAMIC_DISPATCH(FmaChains)(20'000'000, &sinks[t]);
+    });
+    const double s = Seconds(t0, std::chrono::steady_clock::now());
+    double total = 0;
+    for (double f : flops) total += f;
+    best = std::max(best, total / s / 1e9);
+  }
+  return best;
+}
+
+}  // namespace flotilla
+#endif  // HWY_ONCE
