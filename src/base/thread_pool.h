@@ -1,6 +1,8 @@
 // A fixed pool of worker threads for data-parallel loops. The calling thread takes part, so a pool
-// of n threads starts n - 1 workers. Workers spin briefly between jobs (token-by-token decoding runs
-// hundreds of short loops per token), then sleep.
+// of n threads starts n - 1 workers. Work is cut into chunks that threads claim from one atomic
+// counter, so a thread the OS has descheduled (a busy machine) delays a loop by at most one chunk.
+// Waiting threads spin briefly (token-by-token decoding runs hundreds of short loops per token), then
+// yield, then sleep.
 #pragma once
 
 #include <atomic>
@@ -23,23 +25,28 @@ class ThreadPool {
 
   int n_threads() const { return n_threads_; }
 
-  // Calls fn(begin, end) on disjoint ranges covering [0, n), one range per thread, and returns when
-  // all are done. Not reentrant: fn must not call ParallelFor on the same pool.
+  // Calls fn(begin, end) on disjoint, contiguous ranges covering [0, n) — a few per thread, in any
+  // order, any thread may run several — and returns when all are done. Not reentrant: fn must not
+  // call ParallelFor on the same pool.
   void ParallelFor(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn);
 
  private:
-  void WorkerLoop(int thread_index);
-  void RunShare(int thread_index);
+  void WorkerLoop();
+  // Claims and runs chunks of job `generation` until none are left.
+  void RunChunks(uint32_t generation);
 
   int n_threads_;
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  // High 32 bits: job generation; low 32 bits: next unclaimed chunk. Claiming is a CAS that checks
+  // the generation, so a late worker can never take a chunk of a newer job by mistake.
+  std::atomic<uint64_t> cursor_{0};
+  std::atomic<int64_t> chunks_done_{0};
   std::atomic<bool> stop_{false};
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t job_n_ = 0;
+  int64_t n_chunks_ = 0;
 };
 
 }  // namespace flotilla

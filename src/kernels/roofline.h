@@ -7,12 +7,12 @@
 
 namespace flotilla {
 
-// Memory read bandwidth in GB/s (1e9 bytes/s) with all of the pool's threads streaming disjoint
+// Memory read bandwidth in GB/s (1e9 bytes/s) with pool.n_threads() threads of its own streaming disjoint
 // parts of a `bytes` buffer (make it several times the last-level cache); best of `reps` passes.
 double MeasureReadBandwidth(ThreadPool& pool, int64_t bytes = int64_t{512} << 20, int reps = 5);
 
 // Peak f32 FMA throughput in GFLOP/s (an FMA counts 2) with the widest vectors MatMul uses on this
-// CPU, on all of the pool's threads; best of `reps`.
+// CPU, on pool.n_threads() threads of its own; best of `reps`.
 double MeasurePeakGflops(ThreadPool& pool, int reps = 3);
 
 }  // namespace flotilla

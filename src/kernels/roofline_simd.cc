@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "kernels/roofline.h"
@@ -59,6 +60,16 @@ namespace {
 double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
+
+// Runs fn(t) for t < nt on nt distinct threads at once (the pool may run two chunks on one thread;
+// a limit measurement must not).
+template <typename Fn>
+void OnEachThread(int nt, const Fn& fn) {
+  std::vector<std::thread> threads;
+  for (int t = 1; t < nt; ++t) threads.emplace_back([&fn, t] { fn(t); });
+  fn(0);
+  for (std::thread& th : threads) th.join();
+}
 }  // namespace
 
 double MeasureReadBandwidth(ThreadPool& pool, int64_t bytes, int reps) {
@@ -66,20 +77,14 @@ double MeasureReadBandwidth(ThreadPool& pool, int64_t bytes, int reps) {
   std::vector<float> buf(static_cast<size_t>(n));
   const int nt = pool.n_threads();
   // Each thread first touches the part it will read (first-touch placement), then streams it.
-  pool.ParallelFor(nt, [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) {
-      std::memset(buf.data() + n * t / nt, 1, static_cast<size_t>(n / nt) * 4);
-    }
-  });
+  OnEachThread(nt, [&](int64_t t) { std::memset(buf.data() + n * t / nt, 1, static_cast<size_t>(n / nt) * 4); });
   std::vector<float> sinks(nt);
   double best = 0;
   for (int r = 0; r < reps; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
-    pool.ParallelFor(nt, [&](int64_t b, int64_t e) {
-      for (int64_t t = b; t < e; ++t) {
-        const int64_t lo = n * t / nt / 1024 * 1024, hi = n * (t + 1) / nt / 1024 * 1024;
-        sinks[t] = HWY_DYNAMIC_DISPATCH(StreamSum)(buf.data() + lo, hi - lo);
-      }
+    OnEachThread(nt, [&](int64_t t) {
+      const int64_t lo = n * t / nt / 1024 * 1024, hi = n * (t + 1) / nt / 1024 * 1024;
+      sinks[t] = HWY_DYNAMIC_DISPATCH(StreamSum)(buf.data() + lo, hi - lo);
     });
     best = std::max(best, static_cast<double>(n) * 4 / Seconds(t0, std::chrono::steady_clock::now()) / 1e9);
   }
@@ -93,9 +98,7 @@ double MeasurePeakGflops(ThreadPool& pool, int reps) {
   double best = 0;
   for (int r = 0; r < reps; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
-    pool.ParallelFor(nt, [&](int64_t b, int64_t e) {
-      for (int64_t t = b; t < e; ++t) flops[t] = HWY_DYNAMIC_DISPATCH(FmaChains)(20'000'000, &sinks[t]);
-    });
+    OnEachThread(nt, [&](int64_t t) { flops[t] = HWY_DYNAMIC_DISPATCH(FmaChains)(20'000'000, &sinks[t]); });
     const double s = Seconds(t0, std::chrono::steady_clock::now());
     double total = 0;
     for (double f : flops) total += f;

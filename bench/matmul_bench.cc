@@ -1,0 +1,72 @@
+// Micro-benchmarks of the MatMul kernels on one thread (the dispatched SIMD kernel and the scalar
+// reference): bytes_per_second counts weight bytes, items_per_second multiply-adds x 2 (flops).
+#include <random>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "kernels/matmul.h"
+#include "tensor/traits.h"
+
+namespace flotilla {
+namespace {
+
+struct Weights {
+  std::vector<uint8_t> bytes;
+  TensorView w;
+};
+
+Weights MakeWeights(DType dtype, int64_t n_in, int64_t n_out) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  std::vector<float> f(n_in * n_out);
+  for (float& v : f) v = normal(rng);
+  Weights w;
+  w.bytes = *QuantizeTensor(dtype, f.data(), n_out, n_in);
+  w.w.dtype = dtype;
+  w.w.ne[0] = n_in;
+  w.w.ne[1] = n_out;
+  w.w.data = w.bytes.data();
+  return w;
+}
+
+// Args: dtype, n_in, n_out, n_tokens, simd (1) or ref (0).
+void BM_MatMul(benchmark::State& state) {
+  const DType dtype = static_cast<DType>(state.range(0));
+  const int64_t n_in = state.range(1), n_out = state.range(2), n_tokens = state.range(3);
+  const bool simd = state.range(4) != 0;
+  Weights w = MakeWeights(dtype, n_in, n_out);
+  std::vector<float> x(n_in * n_tokens, 0.5f), y(n_out * n_tokens);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 17) * 0.1f - 0.8f;
+  ThreadPool pool(1);
+  PackedActs acts;
+  for (auto _ : state) {
+    if (simd) {
+      PackActivations(dtype, x.data(), n_tokens, n_in, &acts);
+      MatMulRows(w.w, acts, y.data(), 0, n_out);
+    } else {
+      MatMul_ref(pool, w.w, x.data(), n_tokens, y.data());
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.bytes.size()));
+  state.SetItemsProcessed(state.iterations() * 2 * n_in * n_out * n_tokens);
+  state.SetLabel(std::string(DTypeName(dtype)) + (simd ? std::string(" ") + MatMulSimdTargetName() : " ref"));
+}
+
+void Args(benchmark::internal::Benchmark* b) {
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+    const int64_t n_in = (t == DType::kQ4_K || t == DType::kQ6_K) ? 768 : 576;
+    for (int64_t tokens : {1, 128}) {
+      b->Args({static_cast<int64_t>(t), n_in, 1536, tokens, 1});
+    }
+    b->Args({static_cast<int64_t>(t), n_in, 1536, 1, 0});
+  }
+}
+
+BENCHMARK(BM_MatMul)->Apply(Args)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace flotilla
+
+BENCHMARK_MAIN();
