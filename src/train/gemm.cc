@@ -126,22 +126,35 @@ void Gemm(ThreadPool& pool, int64_t m, int64_t n, int64_t k, const float* a, int
   });
 }
 
-void Transpose(const float* in, int64_t rows, int64_t cols, float* out) {
+namespace {
+// Rows [row_begin, row_end) of `in` into columns of `out`, in 32 x 32 tiles.
+void TransposeRows(const float* in, int64_t rows, int64_t cols, float* out, int64_t row_begin, int64_t row_end) {
   constexpr int64_t kB = 32;
-  for (int64_t r0 = 0; r0 < rows; r0 += kB) {
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += kB) {
     for (int64_t c0 = 0; c0 < cols; c0 += kB) {
-      const int64_t r1 = std::min(rows, r0 + kB), c1 = std::min(cols, c0 + kB);
+      const int64_t r1 = std::min(row_end, r0 + kB), c1 = std::min(cols, c0 + kB);
       for (int64_t r = r0; r < r1; ++r) {
         for (int64_t c = c0; c < c1; ++c) out[c * rows + r] = in[r * cols + c];
       }
     }
   }
 }
+}  // namespace
+
+void Transpose(const float* in, int64_t rows, int64_t cols, float* out) {
+  TransposeRows(in, rows, cols, out, 0, rows);
+}
+
+void Transpose(ThreadPool& pool, const float* in, int64_t rows, int64_t cols, float* out) {
+  pool.ParallelFor((rows + 31) / 32, [&](int64_t begin, int64_t end) {
+    TransposeRows(in, rows, cols, out, begin * 32, std::min(rows, end * 32));
+  });
+}
 
 void LinearForward(ThreadPool& pool, const float* x, const float* w, int64_t n, int64_t in, int64_t out, float* y,
                    std::vector<float>& scratch) {
   if (static_cast<int64_t>(scratch.size()) < in * out) scratch.resize(static_cast<size_t>(in * out));
-  Transpose(w, out, in, scratch.data());  // w^T: [in, out]
+  Transpose(pool, w, out, in, scratch.data());  // w^T: [in, out]
   Gemm(pool, n, out, in, x, in, scratch.data(), out, y, out, /*accumulate=*/false);
 }
 
@@ -153,7 +166,7 @@ void LinearBackwardX(ThreadPool& pool, const float* dy, const float* w, int64_t 
 void LinearBackwardW(ThreadPool& pool, const float* dy, const float* x, int64_t n, int64_t in, int64_t out,
                      float* dw, std::vector<float>& scratch) {
   if (static_cast<int64_t>(scratch.size()) < n * out) scratch.resize(static_cast<size_t>(n * out));
-  Transpose(dy, n, out, scratch.data());  // dy^T: [out, n]
+  Transpose(pool, dy, n, out, scratch.data());  // dy^T: [out, n]
   Gemm(pool, out, in, n, scratch.data(), n, x, in, dw, in, /*accumulate=*/true);
 }
 

@@ -17,6 +17,8 @@ void Gemm(ThreadPool& pool, int64_t m, int64_t n, int64_t k, const float* a, int
 
 // out: [cols, rows] = in^T, in: [rows, cols].
 void Transpose(const float* in, int64_t rows, int64_t cols, float* out);
+// The same, rows split across the pool.
+void Transpose(ThreadPool& pool, const float* in, int64_t rows, int64_t cols, float* out);
 
 // A linear layer's three products. x: [n, in], w: [out, in] (a GGUF matrix), y: [n, out].
 // `scratch` grows to hold a transposed operand.

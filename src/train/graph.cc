@@ -95,7 +95,7 @@ LossSum TrainGraph::Head(const ModelParams& p, const int32_t* targets, float sca
   const int64_t d = d_, nv = c_.n_vocab;
   const std::vector<float>& w_out = c_.tied_output ? p.token_embd : p.output;  // [nv, d]
   if (w_t_.size() < static_cast<size_t>(nv * d)) w_t_.resize(static_cast<size_t>(nv * d));
-  Transpose(w_out.data(), nv, d, w_t_.data());  // [d, nv]
+  Transpose(pool_, w_out.data(), nv, d, w_t_.data());  // [d, nv]
   LossSum loss;
   for (int64_t i = 0; i < n_; ++i) loss.count += targets[i] >= 0;
   for (int64_t r0 = 0; r0 < n_; r0 += kHeadChunk) {

@@ -82,24 +82,32 @@ void RopeApply(const RopeTable& table, float* x, int64_t batch, int64_t seq, int
 
 namespace {
 
-float Dot(const float* a, const float* b, int32_t n) {
+// 16 partial sums (a fixed order, so results repeat) that the compiler keeps in vector lanes.
+[[gnu::always_inline]] inline float Dot(const float* a, const float* b, int32_t n) {
+  float acc[16] = {};
+  int32_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (int32_t l = 0; l < 16; ++l) acc[l] += a[i + l] * b[i + l];
+  }
   float s = 0.0f;
-  for (int32_t i = 0; i < n; ++i) s += a[i] * b[i];
+  for (; i < n; ++i) s += a[i] * b[i];
+  for (int32_t l = 0; l < 16; ++l) s += acc[l];
   return s;
 }
 
-void Axpy(float alpha, const float* x, float* y, int32_t n) {
+[[gnu::always_inline]] inline void Axpy(float alpha, const float* x, float* y, int32_t n) {
   for (int32_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
 }  // namespace
 
-void AttentionForward(ThreadPool& pool, const AttnShape& s, const float* q, const float* k, const float* v,
-                      float* probs, float* out) {
+namespace {
+
+[[gnu::always_inline]] inline void AttnForwardBody(int64_t begin, int64_t end, const AttnShape& s, const float* q,
+                                                   const float* k, const float* v, float* probs, float* out) {
   const int32_t hd = s.head_dim, group = s.n_head / s.n_head_kv;
   const int64_t wq = int64_t{s.n_head} * hd, wkv = int64_t{s.n_head_kv} * hd, T = s.seq;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  pool.ParallelFor(s.batch * s.n_head, [&](int64_t begin, int64_t end) {
     for (int64_t job = begin; job < end; ++job) {
       const int64_t b = job / s.n_head, h = job % s.n_head, kvh = h / group;
       for (int64_t i = 0; i < T; ++i) {
@@ -120,16 +128,44 @@ void AttentionForward(ThreadPool& pool, const AttnShape& s, const float* q, cons
         for (int64_t j = 0; j <= i; ++j) Axpy(p[j], v + (b * T + j) * wkv + kvh * hd, o, hd);
       }
     }
+}
+
+}  // namespace
+
+namespace {
+
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void AttnForwardAvx512(
+    int64_t begin, int64_t end, const AttnShape& s, const float* q, const float* k, const float* v, float* probs,
+    float* out) {
+  AttnForwardBody(begin, end, s, q, k, v, probs, out);
+}
+void AttnForwardGeneric(int64_t begin, int64_t end, const AttnShape& s, const float* q, const float* k,
+                        const float* v, float* probs, float* out) {
+  AttnForwardBody(begin, end, s, q, k, v, probs, out);
+}
+void AttnForwardJobs(int64_t begin, int64_t end, const AttnShape& s, const float* q, const float* k, const float* v,
+                     float* probs, float* out) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  (avx512 ? AttnForwardAvx512 : AttnForwardGeneric)(begin, end, s, q, k, v, probs, out);
+}
+
+}  // namespace
+
+void AttentionForward(ThreadPool& pool, const AttnShape& s, const float* q, const float* k, const float* v,
+                      float* probs, float* out) {
+  pool.ParallelFor(s.batch * s.n_head, [&](int64_t begin, int64_t end) {
+    AttnForwardJobs(begin, end, s, q, k, v, probs, out);
   });
 }
 
-// One job per (sequence, KV head): it owns dk and dv of that head and dq of the heads sharing it.
-void AttentionBackward(ThreadPool& pool, const AttnShape& s, const float* q, const float* k, const float* v,
-                       const float* probs, const float* dout, float* dq, float* dk, float* dv) {
+namespace {
+
+[[gnu::always_inline]] inline void AttnBackwardBody(int64_t begin, int64_t end, const AttnShape& s, const float* q,
+                                                    const float* k, const float* v, const float* probs,
+                                                    const float* dout, float* dq, float* dk, float* dv) {
   const int32_t hd = s.head_dim, group = s.n_head / s.n_head_kv;
   const int64_t wq = int64_t{s.n_head} * hd, wkv = int64_t{s.n_head_kv} * hd, T = s.seq;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  pool.ParallelFor(s.batch * s.n_head_kv, [&](int64_t begin, int64_t end) {
     std::vector<float> ds(static_cast<size_t>(T));
     for (int64_t job = begin; job < end; ++job) {
       const int64_t b = job / s.n_head_kv, kvh = job % s.n_head_kv;
@@ -160,6 +196,26 @@ void AttentionBackward(ThreadPool& pool, const AttnShape& s, const float* q, con
         }
       }
     }
+}
+
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void AttnBackwardAvx512(
+    int64_t begin, int64_t end, const AttnShape& s, const float* q, const float* k, const float* v,
+    const float* probs, const float* dout, float* dq, float* dk, float* dv) {
+  AttnBackwardBody(begin, end, s, q, k, v, probs, dout, dq, dk, dv);
+}
+void AttnBackwardGeneric(int64_t begin, int64_t end, const AttnShape& s, const float* q, const float* k,
+                         const float* v, const float* probs, const float* dout, float* dq, float* dk, float* dv) {
+  AttnBackwardBody(begin, end, s, q, k, v, probs, dout, dq, dk, dv);
+}
+
+}  // namespace
+
+// One job per (sequence, KV head): it owns dk and dv of that head and dq of the heads sharing it.
+void AttentionBackward(ThreadPool& pool, const AttnShape& s, const float* q, const float* k, const float* v,
+                       const float* probs, const float* dout, float* dq, float* dk, float* dv) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  pool.ParallelFor(s.batch * s.n_head_kv, [&](int64_t begin, int64_t end) {
+    (avx512 ? AttnBackwardAvx512 : AttnBackwardGeneric)(begin, end, s, q, k, v, probs, dout, dq, dk, dv);
   });
 }
 
@@ -186,6 +242,7 @@ double CrossEntropy(ThreadPool& pool, const float* logits, const int32_t* target
                     float scale, float* dlogits) {
   std::vector<double> row_loss(static_cast<size_t>(n), 0.0);
   pool.ParallelFor(n, [&](int64_t begin, int64_t end) {
+    std::vector<float> exps(dlogits ? 0 : static_cast<size_t>(n_vocab));
     for (int64_t i = begin; i < end; ++i) {
       const float* z = logits + i * n_vocab;
       float* dz = dlogits ? dlogits + i * n_vocab : nullptr;
@@ -195,13 +252,15 @@ double CrossEntropy(ThreadPool& pool, const float* logits, const int32_t* target
       }
       float max = -INFINITY;
       for (int64_t j = 0; j < n_vocab; ++j) max = std::max(max, z[j]);
+      const float z_target = z[targets[i]];
+      // e[j] = exp(z[j] - max), kept in dz (which may alias z) for the gradient.
+      float* e = dz ? dz : exps.data();
       double sum = 0.0;
-      for (int64_t j = 0; j < n_vocab; ++j) sum += std::exp(static_cast<double>(z[j] - max));
-      const double log_sum = std::log(sum) + max;
-      row_loss[i] = log_sum - z[targets[i]];
+      for (int64_t j = 0; j < n_vocab; ++j) sum += (e[j] = std::exp(z[j] - max));
+      row_loss[i] = std::log(sum) + max - z_target;
       if (!dz) continue;
-      const float inv = static_cast<float>(1.0 / sum);
-      for (int64_t j = 0; j < n_vocab; ++j) dz[j] = std::exp(z[j] - max) * inv * scale;  // softmax * scale
+      const float f = static_cast<float>(scale / sum);
+      for (int64_t j = 0; j < n_vocab; ++j) dz[j] *= f;  // softmax * scale
       dz[targets[i]] -= scale;
     }
   });
