@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <functional>
 
 #include "base/progress.h"
 #include "train/graph.h"
@@ -17,11 +18,14 @@ double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
-double EvaluateWith(TrainGraph& graph, const ModelParams& params, const TokenData& val, int64_t max_batches) {
+// Mean validation loss of params (with the adapters of `lora`, when not null).
+double EvaluateWith(TrainGraph& graph, const ModelParams& params, const LoraParams* lora, const TokenData& val,
+                    int64_t max_batches) {
   LossSum total;
   Batch b;
   for (int64_t i = 0; i < max_batches && EvalBatch(val, graph.batch(), graph.seq(), i, &b); ++i) {
-    const LossSum l = graph.Forward(params, b.tokens.data(), b.targets.data());
+    const LossSum l = lora ? graph.Forward(params, *lora, b.tokens.data(), b.targets.data())
+                           : graph.Forward(params, b.tokens.data(), b.targets.data());
     total.sum += l.sum;
     total.count += l.count;
   }
@@ -60,14 +64,23 @@ class TrainProgress {
 double Evaluate(const ModelParams& params, const TokenData& val, int64_t batch, int64_t seq, int64_t max_batches,
                 ThreadPool& pool) {
   TrainGraph graph(params.config, batch, seq, pool, params.rope_freqs);
-  return EvaluateWith(graph, params, val, max_batches);
+  return EvaluateWith(graph, params, nullptr, val, max_batches);
 }
 
-StatusOr<TrainResult> Train(ModelParams& params, AdamW& optimizer, int64_t start_step, const TokenData& train,
-                            const TokenData& val, const TrainerOptions& o, ThreadPool& pool, const SaveFn& save) {
-  if (o.batch <= 0 || o.seq <= 0 || o.grad_accum <= 0) return InvalidArgumentError("batch, context and accumulation must be positive");
-  TrainGraph graph(params.config, o.batch, o.seq, pool, params.rope_freqs);
-  ModelParams grads = ModelParams::ZerosLike(params);
+namespace {
+
+// What the loop does with one kind of trainable state (full model or LoRA adapters).
+struct StepFns {
+  std::function<void()> zero_grads;
+  // Forward and backward of one micro-batch: grads += scale * d(loss.sum)/d(trained params).
+  std::function<LossSum(const Batch& b, float scale)> forward_backward;
+  std::function<float(float lr)> update;  // returns the gradient norm before clipping
+  std::function<double()> evaluate;       // mean validation loss
+};
+
+// The training loop shared by Train and TrainLora.
+StatusOr<TrainResult> RunLoop(int64_t start_step, const TokenData& train, const TokenData& val, const TrainerOptions& o,
+                              const SaveFn& save, const StepFns& fns) {
   TrainResult r;
   r.steps_done = start_step;
   TrainProgress progress(start_step, o.steps, o.progress);
@@ -82,15 +95,15 @@ StatusOr<TrainResult> Train(ModelParams& params, AdamW& optimizer, int64_t start
       micro.push_back(SampleBatch(train, o.batch, o.seq, o.seed, step, m));
       for (int32_t t : micro.back().targets) counted += t >= 0;
     }
-    grads.SetZero();
+    fns.zero_grads();
     LossSum loss;
     const float scale = counted > 0 ? 1.0f / static_cast<float>(counted) : 0.0f;
     for (const Batch& b : micro) {
-      const LossSum l = graph.ForwardBackward(params, b.tokens.data(), b.targets.data(), scale, grads);
+      const LossSum l = fns.forward_backward(b, scale);
       loss.sum += l.sum, loss.count += l.count;
     }
     const float lr = LearningRate(o.schedule, step);
-    const float norm = optimizer.Step(params, grads, lr);
+    const float norm = fns.update(lr);
     if (!std::isfinite(loss.mean()) || !std::isfinite(norm)) {
       return InternalError("training diverged at step " + std::to_string(step) + " (loss " +
                            std::to_string(loss.mean()) + "); try a lower --lr");
@@ -99,7 +112,7 @@ StatusOr<TrainResult> Train(ModelParams& params, AdamW& optimizer, int64_t start
     std::fprintf(o.log, "step %lld loss %.6f lr %.3e grad_norm %.4f\n", static_cast<long long>(step), loss.mean(), lr,
                  norm);
     if (has_val && ((o.eval_every > 0 && step % o.eval_every == 0) || step == o.steps)) {
-      r.val_loss = EvaluateWith(graph, params, val, o.eval_batches);
+      r.val_loss = fns.evaluate();
       std::fprintf(o.log, "step %lld val loss %.6f ppl %.2f\n", static_cast<long long>(step), r.val_loss,
                    std::exp(r.val_loss));
     }
@@ -118,6 +131,54 @@ StatusOr<TrainResult> Train(ModelParams& params, AdamW& optimizer, int64_t start
   }
   r.seconds = Seconds(start);
   return r;
+}
+
+Status CheckShape(const TrainerOptions& o) {
+  if (o.batch <= 0 || o.seq <= 0 || o.grad_accum <= 0) {
+    return InvalidArgumentError("batch, context and accumulation must be positive");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<TrainResult> Train(ModelParams& params, AdamW& optimizer, int64_t start_step, const TokenData& train,
+                            const TokenData& val, const TrainerOptions& o, ThreadPool& pool, const SaveFn& save) {
+  RETURN_IF_ERROR(CheckShape(o));
+  TrainGraph graph(params.config, o.batch, o.seq, pool, params.rope_freqs);
+  ModelParams grads = ModelParams::ZerosLike(params);
+  StepFns fns;
+  fns.zero_grads = [&] { grads.SetZero(); };
+  fns.forward_backward = [&](const Batch& b, float scale) {
+    return o.loss ? o.loss(graph, params, b, scale, grads)
+                  : graph.ForwardBackward(params, b.tokens.data(), b.targets.data(), scale, grads);
+  };
+  fns.update = [&](float lr) { return optimizer.Step(params, grads, lr); };
+  fns.evaluate = [&] { return EvaluateWith(graph, params, nullptr, val, o.eval_batches); };
+  return RunLoop(start_step, train, val, o, save, fns);
+}
+
+StatusOr<TrainResult> TrainLora(const ModelParams& base, LoraParams& lora, LoraAdamW& optimizer, int64_t start_step,
+                                const TokenData& train, const TokenData& val, const TrainerOptions& o,
+                                ThreadPool& pool, const SaveFn& save) {
+  RETURN_IF_ERROR(CheckShape(o));
+  if (o.loss) return InvalidArgumentError("a custom loss is not supported with LoRA");
+  TrainGraph graph(base.config, o.batch, o.seq, pool, base.rope_freqs);
+  LoraParams grads = LoraParams::ZerosLike(lora);
+  StepFns fns;
+  fns.zero_grads = [&] { grads.SetZero(); };
+  fns.forward_backward = [&](const Batch& b, float scale) {
+    return graph.ForwardBackwardLora(base, lora, b.tokens.data(), b.targets.data(), scale, grads);
+  };
+  fns.update = [&](float lr) { return optimizer.Step(lora, grads, lr); };
+  fns.evaluate = [&] { return EvaluateWith(graph, base, &lora, val, o.eval_batches); };
+  return RunLoop(start_step, train, val, o, save, fns);
+}
+
+double EvaluateLora(const ModelParams& base, const LoraParams& lora, const TokenData& val, int64_t batch, int64_t seq,
+                    int64_t max_batches, ThreadPool& pool) {
+  TrainGraph graph(base.config, batch, seq, pool, base.rope_freqs);
+  return EvaluateWith(graph, base, &lora, val, max_batches);
 }
 
 }  // namespace flotilla::train

@@ -17,10 +17,18 @@
 #include "base/thread_pool.h"
 #include "flotilla/status.h"
 #include "train/data.h"
+#include "train/graph.h"
+#include "train/lora.h"
 #include "train/optimizer.h"
 #include "train/params.h"
 
 namespace flotilla::train {
+
+// A training loss other than the language model's cross-entropy (distillation): runs `graph` on the
+// batch, adds scale * d(loss.sum)/d(params) into grads and returns the loss summed over the batch's
+// counted targets (their count in loss.count).
+using LossFn = std::function<LossSum(TrainGraph& graph, const ModelParams& params, const Batch& batch, float scale,
+                                     ModelParams& grads)>;
 
 struct TrainerOptions {
   int64_t batch = 8, seq = 128;
@@ -35,6 +43,7 @@ struct TrainerOptions {
   bool progress = true;         // draw the progress line on stderr
   FILE* log = stdout;
   const std::atomic<bool>* cancel = nullptr;  // set (by a signal handler) to stop after the current step
+  LossFn loss;                  // empty: cross-entropy on the targets (evaluation always uses it)
 };
 
 struct TrainResult {
@@ -54,8 +63,17 @@ StatusOr<TrainResult> Train(ModelParams& params, AdamW& optimizer, int64_t start
                             const TokenData& val, const TrainerOptions& options, ThreadPool& pool,
                             const SaveFn& save);
 
+// LoRA: trains the adapters `lora` on the frozen `base` (train/lora.h) with the same loop, log lines,
+// schedule, evaluation (of base + adapters) and checkpoint calls as Train. options.loss must be empty.
+StatusOr<TrainResult> TrainLora(const ModelParams& base, LoraParams& lora, LoraAdamW& optimizer, int64_t start_step,
+                                const TokenData& train, const TokenData& val, const TrainerOptions& options,
+                                ThreadPool& pool, const SaveFn& save);
+
 // Mean loss per counted token over at most max_batches validation batches.
 double Evaluate(const ModelParams& params, const TokenData& val, int64_t batch, int64_t seq, int64_t max_batches,
                 ThreadPool& pool);
+// The same for base + adapters.
+double EvaluateLora(const ModelParams& base, const LoraParams& lora, const TokenData& val, int64_t batch, int64_t seq,
+                    int64_t max_batches, ThreadPool& pool);
 
 }  // namespace flotilla::train
