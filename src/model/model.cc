@@ -2,7 +2,9 @@
 
 namespace flotilla {
 
-StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path) {
+StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path) { return Load(path, {}); }
+
+StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, const std::vector<LoraAdapterSpec>& adapters) {
   ASSIGN_OR_RETURN(gguf::File file, gguf::File::Open(path));
   std::unique_ptr<Model> model(new Model(std::move(file)));
   auto loaded = [&]() -> Status {
@@ -16,6 +18,7 @@ StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path) {
     return Status::Ok();
   }();
   if (!loaded.ok()) return loaded.WithContext(path);
+  RETURN_IF_ERROR(ApplyLoraAdapters(adapters, model->config_, model->weights_, model->lora_merged_));
   return model;
 }
 

@@ -4,10 +4,12 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "flotilla/status.h"
 #include "gguf/gguf.h"
 #include "model/config.h"
+#include "model/lora.h"
 #include "model/weights.h"
 #include "tokenizer/tokenizer.h"
 
@@ -18,6 +20,9 @@ class Model {
   // Maps and validates `path`. Errors name the file and what is wrong (unsupported architecture,
   // missing tensor, wrong shape).
   static StatusOr<std::unique_ptr<Model>> Load(const std::string& path);
+  // The same, with LoRA adapters merged into the weights they adapt (those become F32 copies the
+  // model owns; the rest stay mapped). Adapter errors name the adapter file.
+  static StatusOr<std::unique_ptr<Model>> Load(const std::string& path, const std::vector<LoraAdapterSpec>& adapters);
 
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
@@ -30,6 +35,7 @@ class Model {
   ModelConfig config_;
   ModelWeights weights_;
   std::unique_ptr<Tokenizer> tokenizer_;
+  std::vector<std::vector<float>> lora_merged_;  // F32 weights with adapters merged in
 };
 
 }  // namespace flotilla

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "train/lora.h"
 #include "train/ops.h"
 #include "train/params.h"
 
@@ -34,15 +35,44 @@ class TrainGraph {
   LossSum ForwardBackward(const ModelParams& p, const int32_t* tokens, const int32_t* targets, float scale,
                           ModelParams& grads);
 
+  // The body without the language-model head, for other heads (classification, distillation):
+  // returns the final-normed hidden states [batch * seq, n_embd], valid until the next call.
+  const float* ForwardHidden(const ModelParams& p, const int32_t* tokens);
+  // After ForwardHidden(p, tokens): grads += d(loss)/d(params) for a loss whose gradient with respect
+  // to those hidden states is dhidden ([batch * seq, n_embd]). The output head's grads are untouched.
+  void BackwardHidden(const ModelParams& p, const int32_t* tokens, const float* dhidden, ModelParams& grads);
+
+  // LoRA (train/lora.h): the same passes with `lora`'s adapters added to the base's linear layers
+  // (y = W x + scale * B A x). The base is frozen: the backward passes add scale * d(loss)/d(A, B)
+  // into lora_grads (shaped like lora) and compute no base gradient. `lora` must be for p's config
+  // and outlive the backward pass that follows a forward.
+  LossSum Forward(const ModelParams& p, const LoraParams& lora, const int32_t* tokens, const int32_t* targets);
+  LossSum ForwardBackwardLora(const ModelParams& p, const LoraParams& lora, const int32_t* tokens,
+                              const int32_t* targets, float scale, LoraParams& lora_grads);
+  const float* ForwardHidden(const ModelParams& p, const LoraParams& lora, const int32_t* tokens);
+  // After ForwardHidden(p, lora, tokens).
+  void BackwardHiddenLora(const ModelParams& p, const LoraParams& lora, const int32_t* tokens, const float* dhidden,
+                          LoraParams& lora_grads);
+
  private:
   struct LayerActs {
     std::vector<float> x_in, xn1, rstd1, q, k, v, probs, att, x_mid, xn2, rstd2, gate, up, h;
   };
   // Runs the layers and the final norm; leaves the normed output in xnf_.
   void ForwardBody(const ModelParams& p, const int32_t* tokens);
-  // Output head and loss, in chunks of rows; with grads, also d(loss) into dxnf_ and the head's grads.
-  LossSum Head(const ModelParams& p, const int32_t* targets, float scale, ModelParams* grads);
-  void LayerBackward(const LayerParams& w, LayerActs& a, LayerParams& g);
+  // Output head and loss, in chunks of rows; with backward, also d(loss) into dxn_, and the head's
+  // grads when grads is not null.
+  LossSum Head(const ModelParams& p, const int32_t* targets, float scale, bool backward, ModelParams* grads);
+  // From dxn_ = d(loss)/d(final-normed hidden) back to every body parameter (grads; null when the
+  // base is frozen) and adapter (lora_grads_, when lora_ is set).
+  void BodyBackward(const ModelParams& p, const int32_t* tokens, ModelParams* grads);
+  void LayerBackward(size_t layer, const LayerParams& w, LayerActs& a, LayerParams* g);
+  // y ([n, out]) += the adapter of module t in `layer` applied to x ([n, in]); saves scale * x A^T.
+  // Nothing without an adapter there.
+  void LoraForward(size_t layer, LoraTarget t, const float* x, float* y);
+  // For y = ... + adapter(x): lora_grads_ += its A and B gradients from dy, and dx += dy's share
+  // through the adapter.
+  void LoraBackward(size_t layer, LoraTarget t, const float* dy, const float* x, float* dx);
 
   ModelConfig c_;
   int64_t batch_, seq_, n_;  // n_ = batch * seq rows
@@ -55,6 +85,13 @@ class TrainGraph {
   // Backward scratch: the residual gradient and per-op gradients.
   std::vector<float> dx_, dxn_, datt_, dq_, dk_, dv_, dh_, dgate_, dup_;
   std::vector<float> logits_, w_t_, scratch_;
+  // LoRA: the adapters of the current pass (null: none), their gradients during a backward pass,
+  // scale * x A^T of each adapted module ([layer * kNumLoraModules + module], [n, r] each), and
+  // the [n, r] gradient scratch.
+  const LoraParams* lora_ = nullptr;
+  LoraParams* lora_grads_ = nullptr;
+  std::vector<std::vector<float>> lora_u_;
+  std::vector<float> lora_g_;
 };
 
 }  // namespace flotilla::train

@@ -31,7 +31,7 @@ void RmsNormBackward(const float* dy, const float* x, const float* w, const floa
     const float mean = dot * r / static_cast<float>(d);  // mean(dy * w * u)
     for (int64_t j = 0; j < d; ++j) {
       const float u = xi[j] * r;
-      dw[j] += dyi[j] * u;
+      if (dw) dw[j] += dyi[j] * u;
       const float g = r * (dyi[j] * w[j] - u * mean);
       dxi[j] = accumulate_dx ? dxi[j] + g : g;
     }

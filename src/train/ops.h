@@ -14,7 +14,8 @@ namespace flotilla::train {
 
 // y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps). x, y: [n, d]; rstd: [n] (saved for backward).
 void RmsNormForward(const float* x, const float* w, int64_t n, int64_t d, float eps, float* y, float* rstd);
-// dx = (accumulated into when accumulate) the input gradient; dw += the weight gradient.
+// dx = (accumulated into when accumulate) the input gradient; dw += the weight gradient (none when
+// dw is null: a frozen weight).
 void RmsNormBackward(const float* dy, const float* x, const float* w, const float* rstd, int64_t n, int64_t d,
                      float* dx, float* dw, bool accumulate_dx);
 

@@ -20,30 +20,35 @@ float LearningRate(const ScheduleOptions& s, int64_t step) {
 AdamW::AdamW(const ModelParams& params, const AdamWOptions& options)
     : options_(options), m_(ModelParams::ZerosLike(params)), v_(ModelParams::ZerosLike(params)) {}
 
-float AdamW::Step(ModelParams& params, ModelParams& grads, float lr) {
-  std::vector<ParamTensor> p = params.Tensors(), g = grads.Tensors(), m = m_.Tensors(), v = v_.Tensors();
+float AdamWUpdate(const AdamWOptions& options, int64_t t, std::vector<ParamTensor>& p, std::vector<ParamTensor>& g,
+                  std::vector<ParamTensor>& m, std::vector<ParamTensor>& v, float lr) {
   double sq = 0.0;
-  for (const ParamTensor& t : g) {
-    for (int64_t i = 0; i < t.size; ++i) sq += static_cast<double>(t.data[i]) * t.data[i];
+  for (const ParamTensor& x : g) {
+    for (int64_t i = 0; i < x.size; ++i) sq += static_cast<double>(x.data[i]) * x.data[i];
   }
   const float norm = static_cast<float>(std::sqrt(sq));
-  const float clip = options_.grad_clip > 0 && norm > options_.grad_clip ? options_.grad_clip / norm : 1.0f;
-  ++t_;
-  const float b1 = options_.beta1, b2 = options_.beta2;
-  const float c1 = 1.0f - static_cast<float>(std::pow(b1, static_cast<double>(t_)));
-  const float c2 = 1.0f - static_cast<float>(std::pow(b2, static_cast<double>(t_)));
+  const float clip = options.grad_clip > 0 && norm > options.grad_clip ? options.grad_clip / norm : 1.0f;
+  const float b1 = options.beta1, b2 = options.beta2;
+  const float c1 = 1.0f - static_cast<float>(std::pow(b1, static_cast<double>(t)));
+  const float c2 = 1.0f - static_cast<float>(std::pow(b2, static_cast<double>(t)));
   for (size_t k = 0; k < p.size(); ++k) {
-    const float decay = p[k].shape.size() >= 2 ? options_.weight_decay : 0.0f;
+    const float decay = p[k].shape.size() >= 2 ? options.weight_decay : 0.0f;
     float *w = p[k].data, *gk = g[k].data, *mk = m[k].data, *vk = v[k].data;
     for (int64_t i = 0; i < p[k].size; ++i) {
       const float gi = gk[i] * clip;
       mk[i] = b1 * mk[i] + (1.0f - b1) * gi;
       vk[i] = b2 * vk[i] + (1.0f - b2) * gi * gi;
       const float mhat = mk[i] / c1, vhat = vk[i] / c2;
-      w[i] -= lr * (mhat / (std::sqrt(vhat) + options_.eps) + decay * w[i]);
+      w[i] -= lr * (mhat / (std::sqrt(vhat) + options.eps) + decay * w[i]);
     }
   }
   return norm;
+}
+
+float AdamW::Step(ModelParams& params, ModelParams& grads, float lr) {
+  std::vector<ParamTensor> p = params.Tensors(), g = grads.Tensors(), m = m_.Tensors(), v = v_.Tensors();
+  ++t_;
+  return AdamWUpdate(options_, t_, p, g, m, v, lr);
 }
 
 }  // namespace flotilla::train

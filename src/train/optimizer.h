@@ -23,6 +23,12 @@ struct AdamWOptions {
   float grad_clip = 1.0f;     // clip the global gradient L2 norm to this; <= 0: no clipping
 };
 
+// The AdamW update over matching tensor lists (params, grads, first and second moments), as update
+// number t (1-based): clips grads in place to the global norm, applies weight decay to tensors of 2+
+// dimensions. Returns the gradient norm before clipping.
+float AdamWUpdate(const AdamWOptions& options, int64_t t, std::vector<ParamTensor>& params,
+                  std::vector<ParamTensor>& grads, std::vector<ParamTensor>& m, std::vector<ParamTensor>& v, float lr);
+
 class AdamW {
  public:
   AdamW(const ModelParams& params, const AdamWOptions& options);
