@@ -64,6 +64,32 @@ TEST_P(GraphGradTest, WholeModelMatchesFiniteDifferences) {
   std::printf("worst relative gradient error: %.2e\n", worst);
 }
 
+// A head of one's own: loss = <hidden, r>, so d(loss)/d(hidden) = r, and BackwardHidden must give
+// the body's gradients of that loss.
+TEST_P(GraphGradTest, HiddenStatesBackwardMatchesFiniteDifferences) {
+  const ModelConfig c = TinyConfig(GetParam().arch, GetParam().tied);
+  ModelParams p = TinyParams(c);
+  ThreadPool pool(2);
+  const int64_t B = 2, T = 5;
+  TrainGraph graph(c, B, T, pool, {});
+  std::vector<int32_t> tokens(B * T);
+  for (int64_t i = 0; i < B * T; ++i) tokens[i] = static_cast<int32_t>((i * 5 + 2) % c.n_vocab);
+  const std::vector<float> r = testutil::RandomVector(B * T * c.n_embd, 77);
+  auto loss = [&] {
+    const float* h = graph.ForwardHidden(p, tokens.data());
+    return testutil::Project(std::vector<float>(h, h + r.size()), r);
+  };
+  loss();
+  ModelParams grads = ModelParams::ZerosLike(p);
+  graph.BackwardHidden(p, tokens.data(), r.data(), grads);
+  std::vector<ParamTensor> pt = p.Tensors(), gt = grads.Tensors();
+  for (size_t i = 0; i < pt.size(); ++i) {
+    if (pt[i].name == "output.weight") continue;  // not part of the body
+    testutil::CheckGradient(pt[i].name, pt[i].data, pt[i].size, gt[i].data, loss,
+                            {.eps = 2e-3, .atol = 2e-3, .rtol = 1e-2}, 8, i + 1);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Archs, GraphGradTest,
                          ::testing::Values(GraphCase{Arch::kLlama, false}, GraphCase{Arch::kLlama, true},
                                            GraphCase{Arch::kQwen2, false}, GraphCase{Arch::kQwen2, true}));
