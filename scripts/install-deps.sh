@@ -15,6 +15,7 @@ packages=(
   libcpp-httplib-dev libcurl4-openssl-dev      # HTTP server and client
   libssl-dev                                   # SHA-256 (libcrypto EVP) for download checks
   libsqlite3-dev                               # embedded store
+  libtomlplusplus-dev                          # fleet config files (TOML)
   fasttext                                     # peer classifier for bench/classify_vs_fasttext.sh
 )
 
