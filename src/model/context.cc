@@ -42,7 +42,7 @@ Context::Context(const Model& model, ThreadPool& pool, const ContextOptions& opt
 
 void Context::Truncate(int32_t n) { n_past_ = std::clamp(n, 0, n_past_); }
 
-StatusOr<std::span<const float>> Context::Eval(std::span<const int32_t> tokens, bool all_logits) {
+Status Context::CheckAppend(std::span<const int32_t> tokens) const {
   const int32_t n_vocab = model_.config().n_vocab;
   if (tokens.empty()) return InvalidArgumentError("no tokens to evaluate");
   for (int32_t id : tokens) {
@@ -56,13 +56,33 @@ StatusOr<std::span<const float>> Context::Eval(std::span<const int32_t> tokens, 
                            std::to_string(tokens.size()) + " tokens exceed the context size " +
                            std::to_string(n_ctx_));
   }
+  return Status::Ok();
+}
+
+StatusOr<std::span<const float>> Context::Eval(std::span<const int32_t> tokens, bool all_logits) {
+  return EvalChunked(tokens, all_logits ? EvalOutput::kAllLogits : EvalOutput::kLastLogits);
+}
+
+StatusOr<std::span<const float>> Context::EvalHidden(std::span<const int32_t> tokens) {
+  return EvalChunked(tokens, EvalOutput::kHidden);
+}
+
+// Runs `tokens` in passes of at most n_batch. Only the last pass of kLastLogits computes logits.
+StatusOr<std::span<const float>> Context::EvalChunked(std::span<const int32_t> tokens, EvalOutput output) {
+  RETURN_IF_ERROR(CheckAppend(tokens));
   const int32_t n = static_cast<int32_t>(tokens.size());
-  logits_.resize(static_cast<size_t>(all_logits ? n : 1) * n_vocab);
+  const int64_t width = output == EvalOutput::kHidden ? model_.config().n_embd : model_.config().n_vocab;
+  const bool every_row = output != EvalOutput::kLastLogits;
+  logits_.resize(static_cast<size_t>((every_row ? n : 1) * width));
   for (int32_t start = 0; start < n; start += options_.n_batch) {
     const int32_t len = std::min(options_.n_batch, n - start);
     const bool last = start + len == n;
-    float* out = all_logits ? logits_.data() + static_cast<size_t>(start) * n_vocab : logits_.data();
-    ForwardBatch(tokens.data() + start, len, all_logits, all_logits || last ? out : nullptr);
+    float* out = every_row ? logits_.data() + static_cast<size_t>(start) * width : logits_.data();
+    const Segment seg{this, tokens.data() + start, len, output};
+    const bool hidden = output == EvalOutput::kHidden;
+    float* wanted = every_row || last ? out : nullptr;  // no head on the earlier passes of kLastLogits
+    Forward(model_, pool_, std::span<const Segment>(&seg, 1), scratch_, hidden ? nullptr : wanted,
+            hidden ? out : nullptr);
   }
   return std::span<const float>(logits_);
 }
@@ -83,35 +103,96 @@ void Context::StoreKv(int layer, int32_t n, const float* k, const float* v) {
   }
 }
 
-// q: [n, n_embd] (roped), out: [n, n_embd]. Token i attends to cache positions 0..n_past_ + i.
-// With an F16 cache, q and the attention weights are rounded to F16 as llama.cpp's products do.
-void Context::Attention(int layer, int32_t n, const float* q, float* out) {
-  const ModelConfig& c = model_.config();
+// q: [rows, n_embd] (roped), out: [rows, n_embd], rows in segment order. Row i of a segment attends
+// to its context's cache positions 0..n_past_ + i. With an F16 cache, q and the attention weights
+// are rounded to F16 as llama.cpp's products do.
+void Context::Attention(ThreadPool& pool, int layer, std::span<const Segment> segs, int32_t rows, const float* q,
+                        float* out) {
+  const ModelConfig& c = segs[0].ctx->model_.config();
   const int32_t head_dim = c.head_dim(), group = c.n_head / c.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  const bool f16 = options_.kv_type == DType::kF16;
-  const size_t elem = f16 ? 2 : 4;
-  const uint8_t* kc = k_cache_[layer].data();
-  const uint8_t* vc = v_cache_[layer].data();
-  pool_.ParallelFor(static_cast<int64_t>(n) * c.n_head, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(static_cast<size_t>(n_past_ + n)), qh(static_cast<size_t>(head_dim));
+  // Each row's segment and its index in it; the longest key span for the scores buffer.
+  std::vector<int32_t> row_seg(static_cast<size_t>(rows)), row_in_seg(static_cast<size_t>(rows));
+  int32_t max_keys = 0;
+  for (int32_t sgi = 0, r = 0; sgi < static_cast<int32_t>(segs.size()); ++sgi) {
+    for (int32_t i = 0; i < segs[sgi].n; ++i, ++r) {
+      row_seg[r] = sgi;
+      row_in_seg[r] = i;
+    }
+    max_keys = std::max(max_keys, segs[sgi].ctx->n_past_ + segs[sgi].n);
+  }
+  pool.ParallelFor(static_cast<int64_t>(rows) * c.n_head, [&](int64_t begin, int64_t end) {
+    std::vector<float> scores(static_cast<size_t>(max_keys)), qh(static_cast<size_t>(head_dim));
     for (int64_t job = begin; job < end; ++job) {
-      const int32_t i = static_cast<int32_t>(job / c.n_head), h = static_cast<int32_t>(job % c.n_head);
+      const int32_t r = static_cast<int32_t>(job / c.n_head), h = static_cast<int32_t>(job % c.n_head);
+      const Context& ctx = *segs[row_seg[r]].ctx;
+      const bool f16 = ctx.options_.kv_type == DType::kF16;
+      const size_t elem = f16 ? 2 : 4;
       const int64_t kv_off = static_cast<int64_t>(h / group) * head_dim;
-      const int32_t n_keys = n_past_ + i + 1;
+      const int32_t n_keys = ctx.n_past_ + row_in_seg[r] + 1;
       for (int32_t d = 0; d < head_dim; ++d) {
-        const float x = q[static_cast<int64_t>(i) * c.n_embd + h * head_dim + d];
+        const float x = q[static_cast<int64_t>(r) * c.n_embd + h * head_dim + d];
         qh[d] = f16 ? RoundF16(x) : x;
       }
-      AttnScores(qh.data(), kc + kv_off * elem, n_embd_kv_, n_keys, head_dim, scale, f16, scores.data());
+      AttnScores(qh.data(), ctx.k_cache_[layer].data() + kv_off * elem, ctx.n_embd_kv_, n_keys, head_dim, scale, f16,
+                 scores.data());
       Softmax(scores.data(), n_keys);
       if (f16) {
         for (int32_t p = 0; p < n_keys; ++p) scores[p] = RoundF16(scores[p]);
       }
-      float* o = out + static_cast<int64_t>(i) * c.n_embd + h * head_dim;
-      AttnWeightedSum(scores.data(), vc + kv_off * elem, n_embd_kv_, n_keys, head_dim, f16, o);
+      float* o = out + static_cast<int64_t>(r) * c.n_embd + h * head_dim;
+      AttnWeightedSum(scores.data(), ctx.v_cache_[layer].data() + kv_off * elem, ctx.n_embd_kv_, n_keys, head_dim,
+                      f16, o);
     }
   });
+}
+
+int Batch::Add(Context& ctx, std::span<const int32_t> tokens, EvalOutput output) {
+  segs_.push_back({&ctx, tokens.data(), static_cast<int32_t>(tokens.size()), output});
+  return static_cast<int>(segs_.size()) - 1;
+}
+
+int64_t Batch::rows() const {
+  int64_t n = 0;
+  for (const Context::Segment& s : segs_) n += s.n;
+  return n;
+}
+
+Status Batch::Eval() {
+  if (segs_.empty()) return InvalidArgumentError("the batch is empty");
+  const ModelConfig& c = model_.config();
+  size_t logit_rows = 0, hidden_rows = 0;
+  out_offset_.clear();
+  out_size_.clear();
+  out_hidden_.clear();
+  for (size_t i = 0; i < segs_.size(); ++i) {
+    const Context::Segment& s = segs_[i];
+    if (&s.ctx->model() != &model_) return InvalidArgumentError("a context of another model is in the batch");
+    for (size_t j = 0; j < i; ++j) {
+      if (segs_[j].ctx == s.ctx) return InvalidArgumentError("a context appears twice in one batch");
+    }
+    RETURN_IF_ERROR(s.ctx->CheckAppend(std::span<const int32_t>(s.tokens, static_cast<size_t>(s.n))));
+    const bool hidden = s.output == EvalOutput::kHidden;
+    const size_t n_out = s.output == EvalOutput::kLastLogits ? 1
+                         : s.output == EvalOutput::kNone   ? 0
+                                                           : static_cast<size_t>(s.n);
+    size_t& cursor = hidden ? hidden_rows : logit_rows;
+    out_offset_.push_back(cursor * static_cast<size_t>(hidden ? c.n_embd : c.n_vocab));
+    out_size_.push_back(n_out * static_cast<size_t>(hidden ? c.n_embd : c.n_vocab));
+    out_hidden_.push_back(hidden);
+    cursor += n_out;
+  }
+  logits_.resize(logit_rows * static_cast<size_t>(c.n_vocab));
+  hidden_.resize(hidden_rows * static_cast<size_t>(c.n_embd));
+  Context::Forward(model_, pool_, segs_, scratch_, logits_.data(), hidden_.data());
+  ++n_passes_;
+  n_rows_evaluated_ += rows();
+  return Status::Ok();
+}
+
+std::span<const float> Batch::output(int i) const {
+  const std::vector<float>& buf = out_hidden_[static_cast<size_t>(i)] ? hidden_ : logits_;
+  return std::span<const float>(buf.data() + out_offset_[static_cast<size_t>(i)], out_size_[static_cast<size_t>(i)]);
 }
 
 }  // namespace flotilla

@@ -1,4 +1,6 @@
-// One sequence being evaluated with a Model: its KV cache, position and scratch buffers.
+// Sequences being evaluated with a Model: Context is one sequence (its KV cache, position and
+// scratch buffers); Batch evaluates spans of several Contexts in one forward pass, every matrix
+// product taking the rows of all of them at once while attention runs per sequence on its own cache.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +22,21 @@ struct ContextOptions {
   int32_t n_batch = 512;        // prompt tokens evaluated per forward pass
 };
 
+// What a forward pass returns for a span of tokens.
+enum class EvalOutput {
+  kLastLogits,  // logits after the last token: [n_vocab]
+  kAllLogits,   // logits after each token: [n, n_vocab]
+  kHidden,      // final hidden state of each token after the output norm (no head): [n, n_embd]
+  kNone,        // nothing (a prompt chunk before the last one)
+};
+
+// Scratch of a forward pass, grown to the largest one: activations [rows, width] and the packed
+// (quantized) copy of the matmul input shared by Q/K/V and by gate/up.
+struct ForwardScratch {
+  std::vector<float> x, xn, q, k, v, attn, proj, gate, up;
+  PackedActs acts;
+};
+
 class Context {
  public:
   // INVALID_ARGUMENT for a KV type other than F16/F32 or a non-positive size.
@@ -31,18 +48,47 @@ class Context {
   // INVALID_ARGUMENT for an id outside the vocab; OUT_OF_RANGE when the context would overflow
   // (nothing is evaluated then).
   StatusOr<std::span<const float>> Eval(std::span<const int32_t> tokens, bool all_logits = false);
+  // As Eval, but returns the final hidden states after the output norm, [tokens.size(), n_embd]
+  // (what embeddings pool). The span lives until the next Eval/EvalHidden.
+  StatusOr<std::span<const float>> EvalHidden(std::span<const int32_t> tokens);
 
   int32_t n_past() const { return n_past_; }
   int32_t n_ctx() const { return n_ctx_; }
+  int32_t n_batch() const { return options_.n_batch; }
+  // The options with the context size resolved (to create more contexts like this one).
+  ContextOptions options() const {
+    ContextOptions o = options_;
+    o.n_ctx = n_ctx_;
+    return o;
+  }
   // Forgets everything after the first n positions (n <= n_past()).
   void Truncate(int32_t n);
   const Model& model() const { return model_; }
 
+  // INVALID_ARGUMENT for an empty span or an id outside the vocab; OUT_OF_RANGE when appending
+  // `tokens` would overflow the context.
+  Status CheckAppend(std::span<const int32_t> tokens) const;
+
  private:
+  friend class Batch;
+  // One sequence's rows in a forward pass: tokens appended at ctx->n_past_.
+  struct Segment {
+    Context* ctx;
+    const int32_t* tokens;
+    int32_t n;
+    EvalOutput output;
+  };
+
   Context(const Model& model, ThreadPool& pool, const ContextOptions& options, int32_t n_ctx);
-  // Runs n tokens (n <= n_batch) at n_past_; writes logits for rows from first_logit_row on.
-  void ForwardBatch(const int32_t* tokens, int32_t n, bool all_logits, float* logits_out);
-  void Attention(int layer, int32_t n, const float* q, float* out);
+  StatusOr<std::span<const float>> EvalChunked(std::span<const int32_t> tokens, EvalOutput output);
+  // One forward pass over the rows of all segments (llama.cc). Logit rows of the segments go to
+  // logits_out ([rows, n_vocab], in segment order), hidden rows to hidden_out ([rows, n_embd]).
+  // Advances each segment's context by its n.
+  static void Forward(const Model& model, ThreadPool& pool, std::span<const Segment> segs, ForwardScratch& s,
+                      float* logits_out, float* hidden_out);
+  // q: [rows, n_embd] of all segments; out: [rows, n_embd]. Each row attends to its own cache.
+  static void Attention(ThreadPool& pool, int layer, std::span<const Segment> segs, int32_t rows, const float* q,
+                        float* out);
   void StoreKv(int layer, int32_t n, const float* k, const float* v);
 
   const Model& model_;
@@ -53,12 +99,41 @@ class Context {
   int64_t n_embd_kv_;
   std::vector<std::vector<uint8_t>> k_cache_, v_cache_;  // per layer: [n_ctx, n_embd_kv] of kv_type
   std::vector<float> logits_;
-  // Scratch of ForwardBatch, grown once to the largest batch: activations [n, width] and the
-  // packed (quantized) copy of the matmul input shared by Q/K/V and by gate/up.
-  struct Scratch {
-    std::vector<float> x, xn, q, k, v, attn, proj, gate, up;
-    PackedActs acts;
-  } scratch_;
+  ForwardScratch scratch_;
+};
+
+// Spans of several sequences (Contexts of one model) evaluated in one forward pass. Add the spans,
+// Eval, read each one's output, Clear, repeat. The caller keeps the total rows reasonable (a prompt
+// is best added in chunks of n_batch).
+class Batch {
+ public:
+  Batch(const Model& model, ThreadPool& pool) : model_(model), pool_(pool) {}
+
+  // Queues `tokens` to append to `ctx` (a context of this model, at most once per pass); returns
+  // the entry's index. The tokens must stay alive until Eval.
+  int Add(Context& ctx, std::span<const int32_t> tokens, EvalOutput output = EvalOutput::kLastLogits);
+  // Runs the pass over every queued entry. On an invalid entry (as Context::CheckAppend, a context
+  // of another model, or one context twice) returns its error and evaluates nothing.
+  Status Eval();
+  // Entry i's output of the last Eval (shapes as EvalOutput says); valid until the next Eval.
+  std::span<const float> output(int i) const;
+  void Clear() { segs_.clear(); }
+  int size() const { return static_cast<int>(segs_.size()); }
+  int64_t rows() const;  // tokens queued
+
+  // Totals over this Batch's life: passes run and token rows they evaluated.
+  int64_t n_passes() const { return n_passes_; }
+  int64_t n_rows_evaluated() const { return n_rows_evaluated_; }
+
+ private:
+  const Model& model_;
+  ThreadPool& pool_;
+  std::vector<Context::Segment> segs_;
+  std::vector<size_t> out_offset_, out_size_;  // into logits_ or hidden_, per entry
+  std::vector<bool> out_hidden_;
+  std::vector<float> logits_, hidden_;
+  ForwardScratch scratch_;
+  int64_t n_passes_ = 0, n_rows_evaluated_ = 0;
 };
 
 }  // namespace flotilla

@@ -1,5 +1,5 @@
 // The llama-family forward pass (llama, and qwen2, which adds Q/K/V biases and rotates NEOX-style).
-// Reads top to bottom; shapes in comments use n = tokens in the batch.
+// Reads top to bottom; shapes in comments use n = token rows in the pass (of all its sequences).
 #include <algorithm>
 #include <initializer_list>
 #include <span>
@@ -40,58 +40,74 @@ void AddBias(float* x, const std::vector<float>& bias, int32_t n) {
 
 }  // namespace
 
-void Context::ForwardBatch(const int32_t* tokens, int32_t n, bool all_logits, float* logits_out) {
-  const ModelConfig& c = model_.config();
-  const ModelWeights& w = model_.weights();
-  const int64_t d = c.n_embd, dkv = n_embd_kv_, ff = c.n_ff;
+void Context::Forward(const Model& model, ThreadPool& pool, std::span<const Segment> segs, ForwardScratch& s,
+                      float* logits_out, float* hidden_out) {
+  const ModelConfig& c = model.config();
+  const ModelWeights& w = model.weights();
+  const int64_t d = c.n_embd, dkv = int64_t{c.n_head_kv} * c.head_dim(), ff = c.n_ff;
   const RopeParams rope{c.arch == Arch::kQwen2 ? RopeMode::kNeox : RopeMode::kNorm,
                         c.n_rot > 0 ? c.n_rot : c.head_dim(), c.rope_freq_base,
                         w.rope_freqs.empty() ? nullptr : w.rope_freqs.data()};
+  int32_t n = 0;
+  for (const Segment& seg : segs) n += seg.n;
 
-  Scratch& s = scratch_;
   for (auto* buf : {&s.x, &s.xn, &s.q, &s.attn, &s.proj}) Grow(*buf, n * d);
   for (auto* buf : {&s.k, &s.v}) Grow(*buf, n * dkv);
   for (auto* buf : {&s.gate, &s.up}) Grow(*buf, n * ff);
   std::vector<float>&x = s.x, &xn = s.xn, &q = s.q, &k = s.k, &v = s.v, &attn = s.attn, &proj = s.proj;
   std::vector<float>&gate = s.gate, &up = s.up;
-  for (int32_t i = 0; i < n; ++i) GetRow(w.token_embd, tokens[i], x.data() + i * d);  // x: [n, d]
+  for (int32_t r = 0; const Segment& seg : segs) {  // x: [n, d]
+    for (int32_t i = 0; i < seg.n; ++i, ++r) GetRow(w.token_embd, seg.tokens[i], x.data() + r * d);
+  }
 
   for (int layer = 0; layer < c.n_layer; ++layer) {
     const LayerWeights& lw = w.layers[layer];
     // Attention block: x += Wo · attention(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x))
     for (int32_t i = 0; i < n; ++i) RmsNorm(x.data() + i * d, lw.attn_norm.data(), d, c.rms_norm_eps, xn.data() + i * d);
     // q: [n, d], k: [n, dkv], v: [n, dkv]
-    Project(pool_, s.acts, xn.data(), n, {{&lw.wq, q.data()}, {&lw.wk, k.data()}, {&lw.wv, v.data()}});
+    Project(pool, s.acts, xn.data(), n, {{&lw.wq, q.data()}, {&lw.wk, k.data()}, {&lw.wv, v.data()}});
     AddBias(q.data(), lw.bq, n);
     AddBias(k.data(), lw.bk, n);
     AddBias(v.data(), lw.bv, n);
-    for (int32_t i = 0; i < n; ++i) {
-      Rope(q.data() + i * d, c.n_head, c.head_dim(), n_past_ + i, rope);
-      Rope(k.data() + i * dkv, c.n_head_kv, c.head_dim(), n_past_ + i, rope);
+    for (int32_t r = 0; const Segment& seg : segs) {  // each row at its own sequence's position
+      for (int32_t i = 0; i < seg.n; ++i, ++r) {
+        Rope(q.data() + r * d, c.n_head, c.head_dim(), seg.ctx->n_past_ + i, rope);
+        Rope(k.data() + r * dkv, c.n_head_kv, c.head_dim(), seg.ctx->n_past_ + i, rope);
+      }
+      seg.ctx->StoreKv(layer, seg.n, k.data() + (r - seg.n) * dkv, v.data() + (r - seg.n) * dkv);
     }
-    StoreKv(layer, n, k.data(), v.data());
-    Attention(layer, n, q.data(), attn.data());  // attn: [n, d]
-    Project(pool_, s.acts, attn.data(), n, {{&lw.wo, proj.data()}});
+    Attention(pool, layer, segs, n, q.data(), attn.data());  // attn: [n, d]
+    Project(pool, s.acts, attn.data(), n, {{&lw.wo, proj.data()}});
     AddInPlace(x.data(), proj.data(), n * d);
 
     // Feed-forward block: x += W_down · (silu(W_gate·norm(x)) * W_up·norm(x))
     for (int32_t i = 0; i < n; ++i) RmsNorm(x.data() + i * d, lw.ffn_norm.data(), d, c.rms_norm_eps, xn.data() + i * d);
     // gate: [n, ff], up: [n, ff]
-    Project(pool_, s.acts, xn.data(), n, {{&lw.ffn_gate, gate.data()}, {&lw.ffn_up, up.data()}});
+    Project(pool, s.acts, xn.data(), n, {{&lw.ffn_gate, gate.data()}, {&lw.ffn_up, up.data()}});
     SwiGlu(gate.data(), up.data(), n * ff, gate.data());
-    Project(pool_, s.acts, gate.data(), n, {{&lw.ffn_down, proj.data()}});  // proj: [n, d]
+    Project(pool, s.acts, gate.data(), n, {{&lw.ffn_down, proj.data()}});  // proj: [n, d]
     AddInPlace(x.data(), proj.data(), n * d);
   }
-  n_past_ += n;
-  if (!logits_out) return;
+  for (const Segment& seg : segs) seg.ctx->n_past_ += seg.n;
 
-  // Output head on every row, or on the last row only.
-  const int32_t first = all_logits ? 0 : n - 1;
-  const int32_t rows = n - first;
-  for (int32_t i = first; i < n; ++i) {
-    RmsNorm(x.data() + i * d, w.output_norm.data(), d, c.rms_norm_eps, xn.data() + (i - first) * d);
+  // Output norm on the rows each segment wants: hidden rows straight to hidden_out, logit rows
+  // gathered in xn ([rows, d]) for one output-head product over all segments.
+  int32_t logit_rows = 0;
+  for (int32_t r = 0; const Segment& seg : segs) {
+    const int32_t first = seg.output == EvalOutput::kLastLogits ? seg.n - 1 : seg.output == EvalOutput::kNone ? seg.n : 0;
+    for (int32_t i = first; i < seg.n; ++i) {
+      const float* row = x.data() + (r + i) * d;
+      if (seg.output == EvalOutput::kHidden) {
+        if (!hidden_out) continue;
+        RmsNorm(row, w.output_norm.data(), d, c.rms_norm_eps, hidden_out);
+        hidden_out += d;
+      } else if (logits_out) {
+        RmsNorm(row, w.output_norm.data(), d, c.rms_norm_eps, xn.data() + logit_rows++ * d);
+      }
+    }
+    r += seg.n;
   }
-  Project(pool_, s.acts, xn.data(), rows, {{&w.output, logits_out}});  // logits: [rows, n_vocab]
+  if (logit_rows > 0) Project(pool, s.acts, xn.data(), logit_rows, {{&w.output, logits_out}});  // [rows, n_vocab]
 }
 
 }  // namespace flotilla
