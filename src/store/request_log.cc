@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <vector>
+
 namespace flotilla {
 namespace {
 
@@ -19,15 +22,28 @@ CREATE TABLE IF NOT EXISTS requests (
   latency_ms REAL NOT NULL,
   prompt_tokens INTEGER NOT NULL,
   completion_tokens INTEGER NOT NULL,
-  cost_usd REAL NOT NULL
+  cost_usd REAL NOT NULL,
+  specialist TEXT NOT NULL DEFAULT '',
+  confidence REAL,
+  route_reason TEXT NOT NULL DEFAULT '',
+  savings_usd REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS requests_by_time ON requests(created_unix_ms);
 )sql";
 
 constexpr const char* kInsert =
     "INSERT INTO requests (created_unix_ms, endpoint, model, answered_by, route, http_status, request_json,"
-    " response_json, latency_ms, prompt_tokens, completion_tokens, cost_usd)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    " response_json, latency_ms, prompt_tokens, completion_tokens, cost_usd, specialist, confidence,"
+    " route_reason, savings_usd)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+// Columns added by schema version 2 (routing), for logs written by version 1.
+constexpr const char* kAddedInV2[][2] = {
+    {"specialist", "TEXT NOT NULL DEFAULT ''"},
+    {"confidence", "REAL"},
+    {"route_reason", "TEXT NOT NULL DEFAULT ''"},
+    {"savings_usd", "REAL NOT NULL DEFAULT 0"},
+};
 
 std::string ColumnText(sqlite3_stmt* s, int i) {
   const unsigned char* t = sqlite3_column_text(s, i);
@@ -80,9 +96,42 @@ Status RequestLog::Init() {
   // committed row survives a crash of the process or the machine.
   RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
   RETURN_IF_ERROR(Exec("PRAGMA synchronous=FULL"));
-  RETURN_IF_ERROR(Exec(kSchema));
+  RETURN_IF_ERROR(Migrate());
   if (sqlite3_prepare_v2(db_, kInsert, -1, &insert_, nullptr) != SQLITE_OK) return Error("prepare insert");
   return Status::Ok();
+}
+
+// Version 0 is a new file or one written before versions were recorded (version 1's columns).
+Status RequestLog::Migrate() {
+  sqlite3_stmt* s = nullptr;
+  int version = 0;
+  if (sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &s, nullptr) != SQLITE_OK) return Error("read version");
+  if (sqlite3_step(s) == SQLITE_ROW) version = sqlite3_column_int(s, 0);
+  sqlite3_finalize(s);
+  if (version > kSchemaVersion) {
+    return FailedPreconditionError("request log " + path_ + " has schema version " + std::to_string(version) +
+                                   ", newer than this flotilla knows (" + std::to_string(kSchemaVersion) +
+                                   "); use a newer flotilla or another --db");
+  }
+  if (version == kSchemaVersion) return Status::Ok();
+  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  Status st = Exec(kSchema);  // a new file gets every column; an old table keeps its own
+  std::vector<std::string> have;
+  if (st.ok() && sqlite3_prepare_v2(db_, "PRAGMA table_info(requests)", -1, &s, nullptr) == SQLITE_OK) {
+    while (sqlite3_step(s) == SQLITE_ROW) have.push_back(ColumnText(s, 1));
+    sqlite3_finalize(s);
+  }
+  for (const auto& col : kAddedInV2) {
+    if (!st.ok()) break;
+    if (std::find(have.begin(), have.end(), col[0]) != have.end()) continue;
+    st = Exec(("ALTER TABLE requests ADD COLUMN " + std::string(col[0]) + " " + col[1]).c_str());
+  }
+  if (st.ok()) st = Exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
+  if (!st.ok()) {
+    (void)Exec("ROLLBACK");
+    return st;
+  }
+  return Exec("COMMIT");
 }
 
 StatusOr<int64_t> RequestLog::Append(const RequestRecord& r) {
@@ -101,6 +150,14 @@ StatusOr<int64_t> RequestLog::Append(const RequestRecord& r) {
   sqlite3_bind_int(insert_, 10, r.prompt_tokens);
   sqlite3_bind_int(insert_, 11, r.completion_tokens);
   sqlite3_bind_double(insert_, 12, r.cost_usd);
+  BindText(insert_, 13, r.specialist);
+  if (r.confidence >= 0) {
+    sqlite3_bind_double(insert_, 14, r.confidence);
+  } else {
+    sqlite3_bind_null(insert_, 14);
+  }
+  BindText(insert_, 15, r.route_reason);
+  sqlite3_bind_double(insert_, 16, r.savings_usd);
   if (sqlite3_step(insert_) != SQLITE_DONE) {
     Status st = Error("insert");
     sqlite3_reset(insert_);
@@ -128,8 +185,8 @@ Status RequestLog::ForEach(const std::function<Status(const RequestRecord&)>& fn
   sqlite3_stmt* s = nullptr;
   if (sqlite3_prepare_v2(db_,
                          "SELECT id, created_unix_ms, endpoint, model, answered_by, route, http_status,"
-                         " request_json, response_json, latency_ms, prompt_tokens, completion_tokens, cost_usd"
-                         " FROM requests ORDER BY id",
+                         " request_json, response_json, latency_ms, prompt_tokens, completion_tokens, cost_usd,"
+                         " specialist, confidence, route_reason, savings_usd FROM requests ORDER BY id",
                          -1, &s, nullptr) != SQLITE_OK) {
     return Error("prepare select");
   }
@@ -150,6 +207,10 @@ Status RequestLog::ForEach(const std::function<Status(const RequestRecord&)>& fn
     r.prompt_tokens = sqlite3_column_int(s, 10);
     r.completion_tokens = sqlite3_column_int(s, 11);
     r.cost_usd = sqlite3_column_double(s, 12);
+    r.specialist = ColumnText(s, 13);
+    r.confidence = sqlite3_column_type(s, 14) == SQLITE_NULL ? -1.0 : sqlite3_column_double(s, 14);
+    r.route_reason = ColumnText(s, 15);
+    r.savings_usd = sqlite3_column_double(s, 16);
     st = fn(r);
   }
   if (st.ok() && rc != SQLITE_DONE) st = Error("select");

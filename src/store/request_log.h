@@ -26,7 +26,10 @@ struct RequestRecord {
   std::string endpoint;          // "chat.completions", "completions", "classify", ...
   std::string model;             // the model the request named
   std::string answered_by;       // the model that produced the answer ("" when none did)
-  std::string route;             // route decision, e.g. "direct", "auto:cascade"
+  std::string route;             // route decision: "local", "escalated", "fallback" ("" when none was made)
+  std::string specialist;        // the specialist the router chose ("" when none)
+  double confidence = -1.0;      // what the threshold compared (route/router.h); -1 when none (NULL)
+  std::string route_reason;      // why, one line
   int32_t http_status = 200;
   std::string request_json;      // the request body as received (when it parsed) or ""
   std::string response_json;     // the response body (for a stream: the assembled completion)
@@ -34,12 +37,16 @@ struct RequestRecord {
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;
   double cost_usd = 0.0;         // estimated cost of the answer (upstream tokens x price)
+  double savings_usd = 0.0;      // the same tokens at the upstream's prices minus cost_usd
 };
 
 class RequestLog {
  public:
   // Opens (creating if needed) the database at `path` in WAL mode and creates the schema.
-  // UNAVAILABLE/INVALID_ARGUMENT with the SQLite message when it cannot.
+  // UNAVAILABLE/INVALID_ARGUMENT with the SQLite message when it cannot. A log of schema version 1
+  // (before routing columns) is migrated in place; a newer version than this build knows is
+  // FAILED_PRECONDITION. The version is SQLite's user_version (kSchemaVersion).
+  static constexpr int kSchemaVersion = 2;
   static StatusOr<std::unique_ptr<RequestLog>> Open(const std::string& path);
   ~RequestLog();
   RequestLog(const RequestLog&) = delete;
@@ -56,6 +63,7 @@ class RequestLog {
  private:
   RequestLog(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
   Status Init();
+  Status Migrate();
   Status Exec(const char* sql);
   Status Error(const char* what) const;
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 namespace flotilla {
 namespace {
@@ -55,6 +56,69 @@ TEST(RequestLogTest, AppendsAndReadsBack) {
   EXPECT_EQ(rows[0].model, "tiny");
   EXPECT_EQ(rows[0].prompt_tokens, 7);
   EXPECT_DOUBLE_EQ(rows[0].latency_ms, 12.5);
+}
+
+TEST(RequestLogTest, RoutingColumnsRoundTrip) {
+  fs::path p = Scratch("route.sqlite");
+  auto log = RequestLog::Open(p.string());
+  ASSERT_TRUE(log.ok());
+  RequestRecord r = ChatRecord("hi", "hello");
+  r.route = "escalated";
+  r.specialist = "intent";
+  r.confidence = 0.25;
+  r.route_reason = "confidence 0.250 < threshold 0.700";
+  r.cost_usd = 0.002;
+  r.savings_usd = 0.0;
+  ASSERT_TRUE((*log)->Append(r).ok());
+  ASSERT_TRUE((*log)->Append(ChatRecord("a", "b")).ok());  // no confidence: stored as NULL
+  std::vector<RequestRecord> rows;
+  ASSERT_TRUE((*log)->ForEach([&](const RequestRecord& x) { rows.push_back(x); return Status::Ok(); }).ok());
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].route, "escalated");
+  EXPECT_EQ(rows[0].specialist, "intent");
+  EXPECT_DOUBLE_EQ(rows[0].confidence, 0.25);
+  EXPECT_EQ(rows[0].route_reason, r.route_reason);
+  EXPECT_DOUBLE_EQ(rows[0].cost_usd, 0.002);
+  EXPECT_DOUBLE_EQ(rows[1].confidence, -1.0);
+}
+
+// A log written before the routing columns (schema version 1, user_version 0) opens, keeps its rows
+// and takes new ones; a log from a newer flotilla is refused with a clear error.
+TEST(RequestLogTest, MigratesVersionOneAndRefusesNewer) {
+  fs::path p = Scratch("v1.sqlite");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(p.c_str(), &db), SQLITE_OK);
+  const char* v1 = "CREATE TABLE requests (id INTEGER PRIMARY KEY AUTOINCREMENT, created_unix_ms INTEGER NOT NULL,"
+                   " endpoint TEXT NOT NULL, model TEXT NOT NULL, answered_by TEXT NOT NULL, route TEXT NOT NULL,"
+                   " http_status INTEGER NOT NULL, request_json TEXT NOT NULL, response_json TEXT NOT NULL,"
+                   " latency_ms REAL NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,"
+                   " cost_usd REAL NOT NULL);"
+                   "INSERT INTO requests VALUES (NULL, 1, 'chat.completions', 'tiny', 'tiny', 'direct', 200,"
+                   " '{}', '{}', 1.0, 2, 3, 0.0);";
+  ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  {
+    auto log = RequestLog::Open(p.string());
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    RequestRecord r = ChatRecord("x", "y");
+    r.specialist = "gen";
+    ASSERT_TRUE((*log)->Append(r).ok());
+    std::vector<RequestRecord> rows;
+    ASSERT_TRUE((*log)->ForEach([&](const RequestRecord& x) { rows.push_back(x); return Status::Ok(); }).ok());
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].route, "direct");
+    EXPECT_EQ(rows[0].specialist, "");
+    EXPECT_DOUBLE_EQ(rows[0].confidence, -1.0);
+    EXPECT_EQ(rows[1].specialist, "gen");
+  }
+  EXPECT_TRUE(RequestLog::Open(p.string()).ok());  // opening again is a no-op
+  ASSERT_EQ(sqlite3_open(p.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto newer = RequestLog::Open(p.string());
+  ASSERT_FALSE(newer.ok());
+  EXPECT_EQ(newer.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(newer.status().message().find("schema version 99"), std::string::npos);
 }
 
 TEST(RequestLogTest, UsesWal) {
