@@ -22,6 +22,7 @@ void RegisterCommands(CLI::App& app) {
   RegisterLog(app);
   RegisterServe(app);
   RegisterTrainLm(app);
+  RegisterDistill(app);
 }
 
 void Finish(const Status& status) {

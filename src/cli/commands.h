@@ -23,6 +23,7 @@ void RegisterClassifyCommands(CLI::App& app);  // train classify, eval classify,
 void RegisterLog(CLI::App& app);
 void RegisterServe(CLI::App& app);
 void RegisterTrainLm(CLI::App& app);  // train (a language model), on the parent shared with train classify
+void RegisterDistill(CLI::App& app);  // distill: logit (GGUF teacher) or sequence-level (HTTP teacher)
 
 // Prints `status` as "flotilla: <message>" when not OK and records the exit code (0, 1, or 130 when cancelled by Ctrl-C).
 void Finish(const Status& status);
