@@ -21,6 +21,8 @@ void AddModelFlags(CLI::App& cmd, ModelFlags& f) {
   cmd.add_option("-t,--threads", f.n_threads, "Threads (0: one per core)")->capture_default_str();
   cmd.add_option("-b,--batch-size", f.n_batch, "Prompt tokens per forward pass")->capture_default_str();
   cmd.add_option("--kv-type", f.kv_type, "KV cache type: f16 or f32")->capture_default_str();
+  cmd.add_option("--lora", f.lora, "Apply this LoRA adapter (llama.cpp GGUF adapter format) at load; repeatable");
+  cmd.add_option("--lora-scaled", f.lora_scaled, "Apply a LoRA adapter with a user scale: --lora-scaled FILE SCALE; repeatable");
 }
 
 void AddSamplingFlags(CLI::App& cmd, SamplerOptions& o) {
@@ -41,7 +43,10 @@ StatusOr<LoadedModel> LoadModel(const ModelFlags& f) {
   if (!kv) return InvalidArgumentError("unknown --kv-type '" + f.kv_type + "'; use f16 or f32");
   if (f.n_threads < 0 || f.n_ctx < 0) return InvalidArgumentError("-t and -c must not be negative");
   LoadedModel m;
-  ASSIGN_OR_RETURN(m.model, Model::Load(f.model));
+  std::vector<LoraAdapterSpec> adapters;
+  for (const std::string& path : f.lora) adapters.push_back({path, 1.0f});
+  for (const auto& [path, scale] : f.lora_scaled) adapters.push_back({path, scale});
+  ASSIGN_OR_RETURN(m.model, Model::Load(f.model, adapters));
   m.pool = std::make_unique<ThreadPool>(f.n_threads);
   ASSIGN_OR_RETURN(m.context, Context::Create(*m.model, *m.pool,
                                               {.n_ctx = f.n_ctx, .kv_type = *kv, .n_batch = f.n_batch}));

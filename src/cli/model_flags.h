@@ -4,6 +4,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -21,12 +22,14 @@ struct ModelFlags {
   int32_t n_threads = 0;    // -t; 0: one per core
   std::string kv_type = "f16";
   int32_t n_batch = 512;
+  std::vector<std::string> lora;                             // --lora A.gguf (scale 1), repeatable
+  std::vector<std::pair<std::string, float>> lora_scaled;    // --lora-scaled A.gguf S, repeatable
 };
 
 void AddModelFlags(CLI::App& cmd, ModelFlags& flags);
 void AddSamplingFlags(CLI::App& cmd, SamplerOptions& options);
 
-// A loaded model with a thread pool and one context.
+// A loaded model (with the --lora adapters merged in) with a thread pool and one context.
 struct LoadedModel {
   std::unique_ptr<Model> model;
   std::unique_ptr<ThreadPool> pool;

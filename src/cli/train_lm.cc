@@ -1,9 +1,12 @@
 // flotilla train --preset NAME | -m BASE.gguf --data FILE --steps N --out OUT.gguf: trains a
-// llama-family language model on CPU, from scratch or as a full fine-tune, with checkpoints and
-// --resume. Options live on the `train` parent command (shared with `train classify`), and run when
-// no subcommand is given.
+// llama-family language model on CPU, from scratch, as a full fine-tune, or as LoRA adapters on a
+// frozen base (-m BASE.gguf --lora-rank R), with checkpoints and --resume. Options live on the
+// `train` parent command (shared with `train classify`), and run when no subcommand is given.
+// LoRA writes two files: the merged model (--out) and the adapter in llama.cpp's format
+// (--lora-out, default OUT.lora.gguf), which `flotilla run --lora` applies to the base.
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -14,10 +17,13 @@
 #include "tokenizer/vocab_trainer.h"
 #include "train/checkpoint.h"
 #include "train/data.h"
+#include "train/lora.h"
 #include "train/trainer.h"
 
 namespace flotilla::cli {
 namespace {
+
+constexpr int32_t kNoLora = std::numeric_limits<int32_t>::min();  // --lora-rank not given
 
 struct TrainLmOptions {
   std::string preset, arch = "llama", base, vocab_gguf, data, format = "auto", out, checkpoint;
@@ -27,6 +33,9 @@ struct TrainLmOptions {
   double val_fraction = 0.1;
   bool resume = false;
   int n_threads = 0;
+  int32_t lora_rank = kNoLora;
+  float lora_alpha = 0.0f;
+  std::string lora_targets = "attn_q,attn_k,attn_v,attn_output", lora_out;
   train::TrainerOptions t;
 };
 
@@ -90,29 +99,123 @@ StatusOr<Start> LoadStart(const TrainLmOptions& o) {
   return FromPreset(o);
 }
 
+// Reads --data (text or chat JSONL) with `tok` and splits off the validation share.
+Status LoadData(const TrainLmOptions& o, const Tokenizer& tok, train::TokenData* train_data,
+                train::TokenData* val_data) {
+  const bool chat = o.format == "chat" || (o.format == "auto" && o.data.ends_with(".jsonl"));
+  if (o.format != "auto" && o.format != "chat" && o.format != "text") {
+    return InvalidArgumentError("unknown --format '" + o.format + "'; use text, chat or auto");
+  }
+  ASSIGN_OR_RETURN(train::TokenData all, chat ? train::LoadChatData(o.data, tok, o.t.seq + 1)
+                                              : train::LoadTextData(o.data, tok));
+  return train::SplitData(std::move(all), o.val_fraction, o.t.seq, train_data, val_data);
+}
+
+// Steps, schedule, checkpoints and Ctrl-C from the flags.
+void SetSchedule(TrainLmOptions& o) {
+  o.t.steps = o.steps;
+  o.t.checkpoint_every = o.checkpoint_every;
+  o.t.schedule.total_steps = o.steps;
+  o.t.schedule.warmup_steps = o.warmup >= 0 ? o.warmup : std::min<int64_t>(100, o.steps / 10);
+  o.t.cancel = &InterruptFlag();
+}
+
+// OUT.gguf -> OUT.lora.gguf (any other name: OUT.lora.gguf appended).
+std::string DefaultLoraOut(const std::string& out) {
+  const std::string stem = out.ends_with(".gguf") ? out.substr(0, out.size() - 5) : out;
+  return stem + ".lora.gguf";
+}
+
+// The adapters to train: fresh from the flags, or from the LoRA checkpoint (--resume), which must
+// have been made with the same rank, alpha and targets.
+StatusOr<train::LoraParams> LoraStart(const TrainLmOptions& o, const train::LoraOptions& lo,
+                                      const ModelConfig& config, std::unique_ptr<train::LoadedLoraCheckpoint>* ck) {
+  ASSIGN_OR_RETURN(train::LoraParams lora, train::InitLora(config, lo, o.t.seed));
+  if (!o.resume) return lora;
+  if (!std::filesystem::exists(o.checkpoint)) return NotFoundError("--resume: no checkpoint at " + o.checkpoint);
+  ASSIGN_OR_RETURN(gguf::File f, gguf::File::Open(o.checkpoint));
+  ASSIGN_OR_RETURN(train::LoadedLoraCheckpoint c, train::LoadLoraCheckpoint(f, config));
+  if (c.meta.batch != o.t.batch || c.meta.seq != o.t.seq || c.meta.seed != o.t.seed || c.lora.rank != lora.rank ||
+      c.lora.alpha != lora.alpha || c.lora.targets() != lora.targets()) {
+    return InvalidArgumentError("--resume: the checkpoint was made with --batch " + std::to_string(c.meta.batch) +
+                                " --ctx " + std::to_string(c.meta.seq) + " --seed " + std::to_string(c.meta.seed) +
+                                " --lora-rank " + std::to_string(c.lora.rank) + " --lora-alpha " +
+                                std::to_string(c.lora.alpha) + " --lora-targets " +
+                                train::LoraTargetsString(c.lora.targets()) + "; resume with the same options");
+  }
+  *ck = std::make_unique<train::LoadedLoraCheckpoint>(std::move(c));
+  return std::move((*ck)->lora);
+}
+
+// LoRA: adapters on the frozen base -m; writes the adapter (llama.cpp format) and the merged model.
+Status RunTrainLora(TrainLmOptions& o) {
+  if (o.base.empty() || !o.preset.empty()) return InvalidArgumentError("--lora-rank needs -m BASE.gguf (not --preset)");
+  ASSIGN_OR_RETURN(std::vector<train::LoraTarget> targets, train::ParseLoraTargets(o.lora_targets));
+  const train::LoraOptions lo{.rank = o.lora_rank, .alpha = o.lora_alpha, .targets = targets};
+  if (o.lora_out.empty()) o.lora_out = DefaultLoraOut(o.out);
+  if (o.lora_out == o.out) return InvalidArgumentError("--lora-out must differ from --out");
+  ASSIGN_OR_RETURN(gguf::File base_file, gguf::File::Open(o.base));
+  ASSIGN_OR_RETURN(train::ModelParams base, train::LoadParams(base_file));
+  ASSIGN_OR_RETURN(Vocab vocab, Vocab::FromGguf(base_file));
+  StatusOr<std::string> chat_template = base_file.GetString("tokenizer.chat_template");
+  std::unique_ptr<train::LoadedLoraCheckpoint> ck;
+  ASSIGN_OR_RETURN(train::LoraParams lora, LoraStart(o, lo, base.config, &ck));
+  ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, Tokenizer::Create(vocab));
+  train::TokenData train_data, val_data;
+  RETURN_IF_ERROR(LoadData(o, *tok, &train_data, &val_data));
+
+  const int64_t start = ck ? ck->meta.step : 0;
+  SetSchedule(o);
+  train::LoraAdamW optimizer(lora, o.t.adam);
+  if (ck) {
+    optimizer.m() = std::move(ck->m);
+    optimizer.v() = std::move(ck->v);
+    optimizer.set_t(start);
+  }
+  std::fprintf(stderr,
+               "train: LoRA rank %d alpha %g on %s: %lld trained of %lld base parameters, %lld train / %lld "
+               "validation tokens, batch %lld x %lld%s\n",
+               lora.rank, lora.alpha, train::LoraTargetsString(lora.targets()).c_str(),
+               static_cast<long long>(lora.NumParams()), static_cast<long long>(base.NumParams()),
+               static_cast<long long>(train_data.tokens.size()), static_cast<long long>(val_data.tokens.size()),
+               static_cast<long long>(o.t.batch), static_cast<long long>(o.t.seq),
+               start ? (", resuming after step " + std::to_string(start)).c_str() : "");
+  ThreadPool pool(o.n_threads);
+  auto save = [&](int64_t step) {
+    return train::SaveLoraCheckpoint(lora, optimizer, {step, o.t.seed, o.t.batch, o.t.seq}, o.checkpoint);
+  };
+  ASSIGN_OR_RETURN(train::TrainResult r,
+                   train::TrainLora(base, lora, optimizer, start, train_data, val_data, o.t, pool, save));
+  if (r.cancelled) {
+    return Status(StatusCode::kCancelled, "interrupted after step " + std::to_string(r.steps_done) +
+                                              "; checkpoint " + o.checkpoint + " (continue with --resume)");
+  }
+  RETURN_IF_ERROR(train::SaveLoraAdapter(lora, o.lora_out));
+  train::MergeLora(lora, base);
+  RETURN_IF_ERROR(train::SaveModelGguf(base, vocab, chat_template.ok() ? *chat_template : "", o.out));
+  std::printf("trained %lld steps in %.1f s: loss %.4f, val loss %.4f, %.0f tokens/s\n",
+              static_cast<long long>(r.steps_done - start), r.seconds, r.train_loss, r.val_loss, r.tokens_per_s);
+  std::printf("saved adapter %s (%lld parameters, %.1f KiB) and merged model %s\n", o.lora_out.c_str(),
+              static_cast<long long>(lora.NumParams()),
+              static_cast<double>(std::filesystem::file_size(o.lora_out)) / 1024.0, o.out.c_str());
+  return Status::Ok();
+}
+
 Status RunTrainLm(TrainLmOptions& o) {
   if (o.data.empty() || o.out.empty() || o.steps <= 0) {
     return InvalidArgumentError("train needs --data FILE, --steps N (> 0) and --out OUT.gguf (or a subcommand)");
   }
   if (o.preset.empty() == o.base.empty() && !o.resume) return InvalidArgumentError("give one of --preset NAME or -m BASE.gguf");
   if (o.checkpoint.empty()) o.checkpoint = o.out + ".ckpt";
+  if (o.lora_rank != kNoLora) return RunTrainLora(o);
+  if (o.lora_alpha != 0.0f || !o.lora_out.empty()) return InvalidArgumentError("--lora-alpha and --lora-out need --lora-rank");
   ASSIGN_OR_RETURN(Start s, LoadStart(o));
   ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, Tokenizer::Create(s.vocab));
-  const bool chat = o.format == "chat" || (o.format == "auto" && o.data.ends_with(".jsonl"));
-  if (o.format != "auto" && o.format != "chat" && o.format != "text") {
-    return InvalidArgumentError("unknown --format '" + o.format + "'; use text, chat or auto");
-  }
-  ASSIGN_OR_RETURN(train::TokenData all, chat ? train::LoadChatData(o.data, *tok, o.t.seq + 1)
-                                              : train::LoadTextData(o.data, *tok));
   train::TokenData train_data, val_data;
-  RETURN_IF_ERROR(train::SplitData(std::move(all), o.val_fraction, o.t.seq, &train_data, &val_data));
+  RETURN_IF_ERROR(LoadData(o, *tok, &train_data, &val_data));
 
   train::ModelParams& p = s.params;
-  o.t.steps = o.steps;
-  o.t.checkpoint_every = o.checkpoint_every;
-  o.t.schedule.total_steps = o.steps;
-  o.t.schedule.warmup_steps = o.warmup >= 0 ? o.warmup : std::min<int64_t>(100, o.steps / 10);
-  o.t.cancel = &InterruptFlag();
+  SetSchedule(o);
   train::AdamW optimizer(p, o.t.adam);
   if (s.checkpoint) {
     optimizer.m() = std::move(s.checkpoint->m);
@@ -189,6 +292,15 @@ void RegisterTrainLm(CLI::App& app) {
   cmd->add_option("--checkpoint", o->checkpoint, "Checkpoint file (default OUT.ckpt)");
   cmd->add_option("--checkpoint-every", o->checkpoint_every, "Write the checkpoint every N steps (and on Ctrl-C)");
   cmd->add_flag("--resume", o->resume, "Continue from the checkpoint");
+  cmd->add_option("--lora-rank", o->lora_rank,
+                  "LoRA: train rank-R adapters on the frozen -m model instead of all weights; writes the merged "
+                  "model to --out and the adapter (llama.cpp format, for run --lora) to --lora-out");
+  cmd->add_option("--lora-alpha", o->lora_alpha, "LoRA alpha; adapters are scaled by alpha / rank (default 2 x rank)");
+  cmd->add_option("--lora-targets", o->lora_targets,
+                  "LoRA target matrices, a comma list of attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up, "
+                  "ffn_down")
+      ->capture_default_str();
+  cmd->add_option("--lora-out", o->lora_out, "LoRA adapter GGUF to write (default: OUT.lora.gguf for --out OUT.gguf)");
   cmd->add_flag("--no-progress", [o](int64_t) { o->t.progress = false; }, "No progress line");
   cmd->add_option("-t,--threads", o->n_threads, "Threads (0: all)");
   cmd->callback([cmd, o] {
