@@ -20,6 +20,7 @@ struct ServeOptions {
   std::string alias;
   serve::ServerOptions server;
   int32_t queue = 16;
+  int32_t parallel = 4;  // sequences decoded together (continuous batching); 1: one job at a time
   std::string db = "flotilla-requests.sqlite";
   bool no_log = false;
 };
@@ -39,14 +40,21 @@ sigset_t BlockStopSignals() {
 Status Run(ServeOptions o) {
   if (const char* env = std::getenv("FLOTILLA_API_KEY"); env && *env) o.server.api_keys.push_back(env);
   if (o.queue < 0) return InvalidArgumentError("--queue must not be negative");
+  if (o.parallel < 1) return InvalidArgumentError("--parallel must be at least 1");
   if (o.server.max_tokens_cap < 1) return InvalidArgumentError("--max-tokens must be at least 1");
   if (o.server.timeout_seconds < 1) return InvalidArgumentError("--timeout must be at least 1 second");
   sigset_t stop_signals = BlockStopSignals();
   ASSIGN_OR_RETURN(LoadedModel m, LoadModel(o.model));
   serve::ServedModel served;
   served.name = o.alias.empty() ? std::filesystem::path(o.model.model).stem().string() : o.alias;
-  served.max_queue = o.queue;
-  served.scheduler = serve::MakeSerialScheduler(*m.model, std::move(m.context), o.queue);
+  served.max_queue = o.queue + o.parallel - 1;  // requests held by the scheduler, besides one running
+  if (o.parallel == 1) {
+    served.scheduler = serve::MakeSerialScheduler(*m.model, std::move(m.context), o.queue);
+  } else {
+    ASSIGN_OR_RETURN(served.scheduler, serve::MakeBatchingScheduler(*m.model, *m.pool, m.context->options(),
+                                                                    o.parallel, o.queue));
+    m.context.reset();  // the slots have contexts of their own
+  }
   served.model = std::move(m.model);
   served.pool = std::move(m.pool);
   std::unique_ptr<RequestLog> log;
@@ -91,6 +99,10 @@ void RegisterServe(CLI::App& app) {
   cmd->add_option("--api-key", o->server.api_keys,
                   "API key clients must send as 'Authorization: Bearer KEY' (repeatable; also $FLOTILLA_API_KEY)");
   cmd->add_option("--queue", o->queue, "Requests that may wait for the model; more get HTTP 429")
+      ->capture_default_str();
+  cmd->add_option("--parallel", o->parallel,
+                  "Requests decoded together, one forward pass for all (continuous batching; each has a KV "
+                  "cache of -c tokens); 1: one at a time")
       ->capture_default_str();
   cmd->add_option("--db", o->db, "Request log (SQLite)")->capture_default_str();
   cmd->add_flag("--no-log", o->no_log, "Do not keep a request log");

@@ -1,6 +1,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "serve/scheduler.h"
@@ -27,16 +28,21 @@ class SerialScheduler : public Scheduler {
       return OutOfRangeError("the prompt has " + std::to_string(job.prompt.size()) +
                              " tokens but the model's context holds " + std::to_string(context_->n_ctx()));
     }
+    Queued q;
+    q.job = std::move(job);
+    return Enqueue(std::move(q));
+  }
+
+  Status SubmitEmbedding(EmbeddingJob job) override {
+    RETURN_IF_ERROR(CheckEmbeddingInputs(job, context_->n_ctx()));
+    Queued q;
+    q.embed = std::move(job);
+    return Enqueue(std::move(q));
+  }
+
+  SchedulerStats stats() const override {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (stopping_) return FailedPreconditionError("the server is shutting down");
-    const int32_t busy = static_cast<int32_t>(queue_.size()) + (running_cancel_ ? 1 : 0);
-    if (busy >= max_queue_ + 1) {  // one running, max_queue_ waiting
-      return ResourceExhaustedError("the server is busy: " + std::to_string(queue_.size()) +
-                                    " requests are waiting for this model; retry later");
-    }
-    queue_.push_back({std::move(job), Clock::now()});
-    wake_.notify_one();
-    return Status::Ok();
+    return stats_;
   }
 
   int32_t n_ctx() const override { return context_->n_ctx(); }
@@ -55,15 +61,48 @@ class SerialScheduler : public Scheduler {
       if (running_cancel_) running_cancel_->store(true);
       wake_.notify_all();
     }
-    for (Queued& q : dropped) q.job.on_done(FailedPreconditionError("the server is shutting down"));
+    const Status down = FailedPreconditionError("the server is shutting down");
+    for (Queued& q : dropped) {
+      if (q.embed) {
+        q.embed->on_done(down);
+      } else {
+        q.job.on_done(down);
+      }
+    }
     if (worker_.joinable()) worker_.join();
   }
 
  private:
   struct Queued {
     GenerationJob job;
-    Clock::time_point queued_at;
+    std::optional<EmbeddingJob> embed;  // set: an embedding job (job unused)
+    Clock::time_point queued_at = Clock::now();
   };
+
+  Status Enqueue(Queued q) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) return FailedPreconditionError("the server is shutting down");
+    const int32_t busy = static_cast<int32_t>(queue_.size()) + (running_cancel_ ? 1 : 0);
+    if (busy >= max_queue_ + 1) {  // one running, max_queue_ waiting
+      return ResourceExhaustedError("the server is busy: " + std::to_string(queue_.size()) +
+                                    " requests are waiting for this model; retry later");
+    }
+    queue_.push_back(std::move(q));
+    wake_.notify_one();
+    return Status::Ok();
+  }
+
+  void RunEmbeddingJob(Queued& q, double waited) {
+    StatusOr<EmbeddingOutput> out = Clock::now() > q.embed->deadline
+                                        ? Status(StatusCode::kDeadlineExceeded, "the request waited too long in the queue")
+                                        : RunEmbedding(*context_, cached_, *q.embed);
+    if (out.ok()) out->queue_seconds = waited;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      running_cancel_.reset();
+    }
+    q.embed->on_done(std::move(out));
+  }
 
   void WorkerLoop() {
     while (true) {
@@ -74,9 +113,14 @@ class SerialScheduler : public Scheduler {
         if (queue_.empty()) return;  // stopping
         q = std::move(queue_.front());
         queue_.pop_front();
-        running_cancel_ = q.job.cancel;
+        running_cancel_ = q.embed ? q.embed->cancel : q.job.cancel;
       }
       const double waited = std::chrono::duration<double>(Clock::now() - q.queued_at).count();
+      if (q.embed) {
+        RunEmbeddingJob(q, waited);
+        continue;
+      }
+      SchedulerStats job_stats;
       StatusOr<GenerationOutput> out = [&]() -> StatusOr<GenerationOutput> {
         if (q.job.cancel && q.job.cancel->load()) {  // the client left while waiting
           GenerationOutput o;
@@ -87,12 +131,15 @@ class SerialScheduler : public Scheduler {
         if (Clock::now() > q.job.deadline) {
           return Status(StatusCode::kDeadlineExceeded, "the request waited too long in the queue");
         }
-        return RunGeneration(*context_, cached_, pieces_, q.job);
+        return RunGeneration(*context_, cached_, pieces_, q.job, &job_stats);
       }();
       if (out.ok()) out->queue_seconds = waited;
       {
         std::lock_guard<std::mutex> lock(mutex_);
         running_cancel_.reset();
+        stats_.passes += job_stats.passes;
+        stats_.rows += job_stats.rows;
+        stats_.max_jobs_in_pass = std::max(stats_.max_jobs_in_pass, job_stats.max_jobs_in_pass);
       }
       q.job.on_done(std::move(out));
     }
@@ -106,6 +153,7 @@ class SerialScheduler : public Scheduler {
   std::condition_variable wake_;
   std::deque<Queued> queue_;
   std::shared_ptr<std::atomic<bool>> running_cancel_;
+  SchedulerStats stats_;
   bool stopping_ = false;
   std::thread worker_;
 };

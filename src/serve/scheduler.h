@@ -1,9 +1,10 @@
 // Per-model scheduling of generation jobs. The HTTP layer only sees Scheduler: it submits a job with
 // callbacks and waits; how jobs share the model is the scheduler's business.
 //
-// Today's implementation (MakeSerialScheduler) runs one job at a time on one worker thread, in
-// arrival order, with a bounded wait queue. Continuous batching (several sequences per forward pass)
-// will be another Scheduler behind the same interface once the model has a multi-sequence context.
+// MakeSerialScheduler runs one job at a time on one worker thread, in arrival order, with a bounded
+// wait queue. MakeBatchingScheduler (continuous batching) runs up to n_slots jobs together: each
+// forward pass evaluates one new token of every decoding job plus prompt chunks of jobs that just
+// joined (model/context.h Batch); jobs join and leave between passes.
 #pragma once
 
 #include <atomic>
@@ -50,12 +51,42 @@ struct GenerationJob {
   std::function<void(StatusOr<GenerationOutput>)> on_done;
 };
 
+// Mean-pooled, L2-normalised final hidden states of each input (as llama.cpp's server with
+// --pooling mean), for /v1/embeddings.
+struct EmbeddingOutput {
+  std::vector<std::vector<float>> embeddings;  // [inputs][n_embd]
+  int32_t n_prompt = 0;                        // tokens of all inputs
+  double queue_seconds = 0.0;
+  double seconds = 0.0;
+};
+
+struct EmbeddingJob {
+  std::vector<std::vector<int32_t>> inputs;  // each non-empty and within the context (Submit checks)
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
+  // Called exactly once on a worker thread unless SubmitEmbedding returned an error; CANCELLED when
+  // cancel was set, else as GenerationJob::on_done.
+  std::function<void(StatusOr<EmbeddingOutput>)> on_done;
+};
+
+// Work done so far by a scheduler's forward passes (for tests and /metrics).
+struct SchedulerStats {
+  int64_t passes = 0;         // forward passes
+  int64_t rows = 0;           // token rows they evaluated
+  int64_t shared_passes = 0;  // passes that served more than one job
+  int32_t max_jobs_in_pass = 0;
+};
+
 class Scheduler {
  public:
   virtual ~Scheduler() = default;
   // Queues `job`. RESOURCE_EXHAUSTED when the wait queue is full; OUT_OF_RANGE when the prompt
   // does not fit the context. On error on_done is not called.
   virtual Status Submit(GenerationJob job) = 0;
+  // Queues an embedding job; errors as Submit (OUT_OF_RANGE when an input does not fit the context,
+  // INVALID_ARGUMENT when there is none or one is empty).
+  virtual Status SubmitEmbedding(EmbeddingJob job) = 0;
+  virtual SchedulerStats stats() const = 0;
   virtual int32_t n_ctx() const = 0;
   virtual int32_t queue_depth() const = 0;  // jobs waiting (not the running ones)
   // Ends queued jobs with FAILED_PRECONDITION, cancels running ones and joins the workers.
@@ -68,9 +99,24 @@ class Scheduler {
 std::unique_ptr<Scheduler> MakeSerialScheduler(const Model& model, std::unique_ptr<Context> context,
                                                int32_t max_queue);
 
+// Up to `n_slots` jobs run together, each on its own context (KV cache) of `options`, sharing
+// `pool`; at most `max_queue` more wait. A new job takes the free slot whose cache shares the
+// longest prefix with its prompt. Each pass evaluates one token of every decoding job and fills
+// the rest of n_batch rows with prompt chunks of joining jobs. INVALID_ARGUMENT for n_slots < 1 or
+// bad context options.
+StatusOr<std::unique_ptr<Scheduler>> MakeBatchingScheduler(const Model& model, ThreadPool& pool,
+                                                           const ContextOptions& options, int32_t n_slots,
+                                                           int32_t max_queue);
+
 // Runs one job on `ctx` (used by schedulers). `cached` holds the tokens in ctx's KV cache and is
 // updated. `pieces` holds each token's text (TokenToPiece without specials), for JSON masking.
+// Adds the forward passes it ran to `stats` when given.
 StatusOr<GenerationOutput> RunGeneration(Context& ctx, std::vector<int32_t>& cached,
-                                         const std::vector<std::string>& pieces, const GenerationJob& job);
+                                         const std::vector<std::string>& pieces, const GenerationJob& job,
+                                         SchedulerStats* stats = nullptr);
+// Runs one embedding job on `ctx` from position 0 (clears `cached`).
+StatusOr<EmbeddingOutput> RunEmbedding(Context& ctx, std::vector<int32_t>& cached, const EmbeddingJob& job);
+// Checks an embedding job's inputs against a context size (as SubmitEmbedding does).
+Status CheckEmbeddingInputs(const EmbeddingJob& job, int32_t n_ctx);
 
 }  // namespace flotilla::serve

@@ -199,6 +199,7 @@ StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options, std::vec
   RegisterGuards(s);
   RegisterInfoRoutes(s);
   RegisterCompletionRoutes(s);
+  RegisterEmbeddingRoutes(s);
   return std::unique_ptr<Server>(new Server(std::move(state)));
 }
 

@@ -43,6 +43,7 @@ void SetError(httplib::Response& res, const Status& status, Exchange& ex);
 
 // Endpoint groups (completions.cc).
 void RegisterCompletionRoutes(Server::State& s);
+void RegisterEmbeddingRoutes(Server::State& s);  // embeddings.cc
 
 // True when the peer of the request's connection has closed it (Linux; false when unknown).
 class ConnectionWatch {

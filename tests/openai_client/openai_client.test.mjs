@@ -69,3 +69,21 @@ test('a wrong API key is a 401 AuthenticationError', async () => {
   const bad = new OpenAI({ baseURL, apiKey: 'wrong', maxRetries: 0 });
   await assert.rejects(bad.models.list(), (e) => e instanceof OpenAI.AuthenticationError && e.status === 401);
 });
+
+test('embeddings: unit vectors, one per input, base64 (the client default) and float agree', async () => {
+  const r = await client.embeddings.create({ model, input: ['the boat', 'the sea and the harbor'] });
+  assert.equal(r.object, 'list');
+  assert.equal(r.data.length, 2);
+  assert.deepEqual(r.data.map((d) => d.index), [0, 1]);
+  assert.ok(r.usage.prompt_tokens > 0);
+  const f = await client.embeddings.create({ model, input: ['the boat', 'the sea and the harbor'], encoding_format: 'float' });
+  for (let i = 0; i < 2; ++i) {
+    const e = r.data[i].embedding;
+    assert.ok(e.length > 0);
+    const norm = Math.sqrt(e.reduce((s, x) => s + x * x, 0));
+    assert.ok(Math.abs(norm - 1) < 1e-4, `norm ${norm}`);
+    assert.equal(f.data[i].embedding.length, e.length);
+    for (let k = 0; k < e.length; ++k) assert.ok(Math.abs(f.data[i].embedding[k] - e[k]) < 1e-6);
+  }
+  assert.notDeepEqual(r.data[0].embedding, r.data[1].embedding);
+});
