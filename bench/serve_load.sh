@@ -3,7 +3,9 @@
 # each to /v1/chat/completions (every 4th body malformed), then print throughput, p50/p99 latency and
 # the count of each HTTP status. Fails if any answer is a 5xx or missing. Also prints the CLI's
 # generation speed on the same model for comparison.
-# Usage: bench/serve_load.sh [BUILD_DIR] [MODEL.gguf]   (env: CLIENTS=32 REQUESTS=20 MAX_TOKENS=32 THREADS=1)
+# Usage: bench/serve_load.sh [BUILD_DIR] [MODEL.gguf]
+#   env: CLIENTS=32 REQUESTS=20 MAX_TOKENS=32 THREADS=1 PARALLEL=4 (1: one request at a time; N: continuous
+#   batching of up to N requests per forward pass)
 set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,7 +17,7 @@ max_tokens=${MAX_TOKENS:-32}
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
-"$bin" serve -m "$model" -a m -t "${THREADS:-1}" --port 0 --queue 64 --db "$work/log.sqlite" 2>"$work/serve.err" &
+"$bin" serve -m "$model" -a m -t "${THREADS:-1}" --port 0 --queue 64 --parallel "${PARALLEL:-4}" --db "$work/log.sqlite" 2>"$work/serve.err" &
 pid=$!
 port=""
 for _ in $(seq 1 100); do
@@ -50,6 +52,7 @@ awk '$1 == 200 {print $2}' "$work/all" | sort -n >"$work/lat"
 pct() { awk -v p="$1" '{a[NR]=$1} END {i=int(NR*p/100+0.999); if(i<1)i=1; printf "%.1f", a[i]*1000}' "$work/lat"; }
 elapsed=$(echo "$end - $start" | bc)
 tokens=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^flotilla_completion_tokens_total/ {s+=$2} END {print s+0}')
+echo "server: --parallel ${PARALLEL:-4}, -t ${THREADS:-1}"
 echo "server: $clients clients x $requests requests ($total done) in ${elapsed}s: $ok ok, $bad_count 4xx, $errors other"
 printf 'server: %.1f requests/s, %.1f generated tokens/s, latency of 200s p50 %s ms, p99 %s ms\n' \
   "$(echo "$total / $elapsed" | bc -l)" "$(echo "$tokens / $elapsed" | bc -l)" "$(pct 50)" "$(pct 99)"
