@@ -4,6 +4,7 @@
 #include <set>
 
 #include "classify/ngram.h"
+#include "classify/transformer.h"
 #include "gguf/gguf.h"
 
 namespace flotilla::classify {
@@ -137,9 +138,11 @@ StatusOr<std::unique_ptr<Classifier>> LoadClassifier(const std::string& path) {
   StatusOr<std::unique_ptr<Classifier>> model = UnimplementedError("");
   if (*arch == kNgramArchitecture) {
     model = LoadNgram(std::move(*file));
+  } else if (*arch == kTransformerArchitecture) {
+    model = LoadTransformer(std::move(*file));
   } else {
     return UnimplementedError(path + ": architecture \"" + *arch + "\" is not a classifier this build knows (" +
-                              std::string(kNgramArchitecture) + ")");
+                              std::string(kNgramArchitecture) + ", " + std::string(kTransformerArchitecture) + ")");
   }
   if (!model.ok()) return model.status().WithContext(path);
   return model;

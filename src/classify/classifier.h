@@ -3,7 +3,8 @@
 //
 // A family is a subclass that turns a text into logits (uncalibrated class scores) and writes its own
 // weights and settings into the GGUF; LoadClassifier dispatches on `general.architecture`. The n-gram
-// linear model ("flotilla-ngram", ngram.h) is the family this build has.
+// linear model ("flotilla-ngram", ngram.h) and the transformer with a classification head
+// ("flotilla-transformer", transformer.h) are the families this build has.
 //
 // Common GGUF keys (written by Save, validated by LoadClassifier):
 //   general.architecture          string  the family

@@ -78,6 +78,7 @@ void PrintEpoch(int epoch, int n_epochs, double loss, void* user) {
 
 StatusOr<std::unique_ptr<Classifier>> TrainFamily(const Split& s, const std::vector<std::string>& names,
                                                   const TrainConfig& config) {
+  if (config.family) return config.family(s.texts, s.labels, names, config.seed);
   if (config.architecture == kNgramArchitecture) {
     return TrainNgram(s.texts, s.labels, names, config.ngram, config.seed,
                       config.verbose ? PrintEpoch : nullptr, nullptr);
@@ -141,11 +142,12 @@ StatusOr<TrainReport> TrainClassifier(const Dataset& train, const Dataset* dev, 
   ASSIGN_OR_RETURN(std::unique_ptr<Classifier> model, TrainFamily(fit, names, config));
   if (!cal.labels.empty()) {
     report.calibration_accuracy = Calibrate(model.get(), cal);
-    if (!use_dev) {  // train again on everything, keeping the calibration of the held-out fit
+    if (!use_dev && config.retrain_on_all) {  // train again on all, keeping the calibration of the held-out fit
       ASSIGN_OR_RETURN(std::unique_ptr<Classifier> full, TrainFamily(all, names, config));
       full->set_temperature(model->temperature());
       full->set_curve(model->curve());
       model = std::move(full);
+      fit = std::move(all);
     }
     RETURN_IF_ERROR(model->SetAbstainTarget(config.target, config.target_value, &report.target_reached));
     if (!report.target_reached) {
@@ -156,7 +158,7 @@ StatusOr<TrainReport> TrainClassifier(const Dataset& train, const Dataset* dev, 
   } else {
     report.warnings.push_back("no calibration data: temperature 1 and no abstain threshold");
   }
-  report.n_train = static_cast<int64_t>(all.labels.size());
+  report.n_train = static_cast<int64_t>(fit.labels.size());  // what the saved model was trained on
   report.n_calibration = static_cast<int64_t>(cal.labels.size());
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   model->set_train_info({report.seconds, report.n_train, report.n_calibration});

@@ -3,6 +3,7 @@
 // coverage curve and the default abstain policy.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,13 +15,23 @@
 
 namespace flotilla::classify {
 
+// Trains a family built outside this layer (the transformer: train/classifier_trainer.h) on texts with
+// label indices into names.
+using FamilyTrainer = std::function<StatusOr<std::unique_ptr<Classifier>>(
+    const std::vector<std::string_view>& texts, const std::vector<int32_t>& labels,
+    const std::vector<std::string>& names, uint64_t seed)>;
+
 struct TrainConfig {
   std::string architecture = std::string(kNgramArchitecture);
   NgramConfig ngram;            // settings of the flotilla-ngram family
+  FamilyTrainer family;         // when set, trains `architecture` instead of the n-gram trainer
   uint64_t seed = 1;
   // Without a dev set: this fraction of each class is held out for calibration, then the model is
   // trained again on all of train with the fitted temperature. 0 disables calibration.
   double holdout = 0.1;
+  // After calibrating on a held-out part, train again on all of train (false: keep the model fitted
+  // without the held-out part, for families whose training is slow).
+  bool retrain_on_all = true;
   // Default: answer the 95% of inputs the model is most sure of (threshold set on the calibration
   // split), hand on the rest. The same default for every dataset.
   AbstainTarget target = AbstainTarget::kCoverage;
