@@ -150,6 +150,7 @@ TEST_F(LoraTest, BadInputFailsWithOneLineReason) {
       {base + " --lora-rank 100" + common, "too big"},
       {"train --preset stories260k --lora-rank 4" + common, "needs -m"},
       {base + " --lora-alpha 8" + common, "need --lora-rank"},
+      {base + " --lora-targets attn_q" + common, "need --lora-rank"},
       {run + " --lora " + P("q.lora.gguf"), "adapter is for architecture qwen2"},
       {run + " --lora " + P("base.gguf"), "not a LoRA adapter"},
       {run + " --lora " + P("missing.gguf"), "missing.gguf"},

@@ -24,6 +24,7 @@ namespace flotilla::cli {
 namespace {
 
 constexpr int32_t kNoLora = std::numeric_limits<int32_t>::min();  // --lora-rank not given
+constexpr char kDefaultLoraTargets[] = "attn_q,attn_k,attn_v,attn_output";  // train/lora.h LoraOptions
 
 struct TrainLmOptions {
   std::string preset, arch = "llama", base, vocab_gguf, data, format = "auto", out, checkpoint;
@@ -35,7 +36,7 @@ struct TrainLmOptions {
   int n_threads = 0;
   int32_t lora_rank = kNoLora;
   float lora_alpha = 0.0f;
-  std::string lora_targets = "attn_q,attn_k,attn_v,attn_output", lora_out;
+  std::string lora_targets = kDefaultLoraTargets, lora_out;
   train::TrainerOptions t;
 };
 
@@ -208,7 +209,9 @@ Status RunTrainLm(TrainLmOptions& o) {
   if (o.preset.empty() == o.base.empty() && !o.resume) return InvalidArgumentError("give one of --preset NAME or -m BASE.gguf");
   if (o.checkpoint.empty()) o.checkpoint = o.out + ".ckpt";
   if (o.lora_rank != kNoLora) return RunTrainLora(o);
-  if (o.lora_alpha != 0.0f || !o.lora_out.empty()) return InvalidArgumentError("--lora-alpha and --lora-out need --lora-rank");
+  if (o.lora_alpha != 0.0f || !o.lora_out.empty() || o.lora_targets != kDefaultLoraTargets) {
+    return InvalidArgumentError("--lora-alpha, --lora-targets and --lora-out need --lora-rank");
+  }
   ASSIGN_OR_RETURN(Start s, LoadStart(o));
   ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, Tokenizer::Create(s.vocab));
   train::TokenData train_data, val_data;
