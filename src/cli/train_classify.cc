@@ -1,4 +1,5 @@
-// flotilla train classify --train F [--dev F] -o MODEL.gguf: trains an n-gram classifier, calibrates it
+// flotilla train classify --train F [--dev F] [--family ngram|transformer] -o MODEL.gguf: trains a
+// classifier (n-gram linear model by default, or a transformer with a classification head), calibrates it
 // and saves it as one GGUF file.
 #include <cstdio>
 #include <memory>
@@ -9,6 +10,7 @@
 #include "classify/trainer.h"
 #include "cli/classify_flags.h"
 #include "cli/commands.h"
+#include "train/classifier_trainer.h"
 
 namespace flotilla::cli {
 namespace {
@@ -18,10 +20,41 @@ struct TrainClassifyOptions {
   DataFlags data;
   AbstainFlags abstain;
   classify::TrainConfig config;
+  std::string family = "ngram";
+  int epochs = 0;    // 0: the family's default
+  float lr = 0.0f;   // 0: the family's default
+  train::TransformerClassifierOptions transformer;
+  std::string pooling = "mean";
   bool json = false;
 };
 
+// Points the config at the family chosen with --family, with the shared flags applied.
+Status SetFamily(TrainClassifyOptions& o) {
+  if (o.family == "ngram") {
+    if (o.epochs > 0) o.config.ngram.epochs = o.epochs;
+    if (o.lr > 0) o.config.ngram.learning_rate = o.lr;
+    return Status::Ok();
+  }
+  if (o.family != "transformer") {
+    return InvalidArgumentError("--family is \"" + o.family + "\" (ngram, transformer)");
+  }
+  train::TransformerClassifierOptions& t = o.transformer;
+  ASSIGN_OR_RETURN(t.pooling, classify::ParsePooling(o.pooling));
+  t.epochs = o.epochs;
+  t.lr = o.lr;
+  t.verbose = o.config.verbose;
+  RETURN_IF_ERROR(t.Validate());
+  o.config.architecture = std::string(classify::kTransformerArchitecture);
+  o.config.retrain_on_all = false;  // training twice would double the longest step
+  o.config.family = [t](const std::vector<std::string_view>& texts, const std::vector<int32_t>& labels,
+                        const std::vector<std::string>& names, uint64_t seed) {
+    return train::TrainTransformerClassifier(texts, labels, names, t, seed);
+  };
+  return Status::Ok();
+}
+
 Status RunTrainClassify(TrainClassifyOptions& o) {
+  RETURN_IF_ERROR(SetFamily(o));
   ASSIGN_OR_RETURN(classify::DataOptions data_options, o.data.Options(/*require_labels=*/true));
   ASSIGN_OR_RETURN(classify::Dataset train, classify::LoadDataset(o.train_path, data_options));
   PrintWarnings(train.warnings);
@@ -71,7 +104,7 @@ Status RunTrainClassify(TrainClassifyOptions& o) {
 void RegisterTrainClassify(CLI::App& app) {
   CLI::App* train = ParentCommand(app, "train", "Train a model");
   auto o = std::make_shared<TrainClassifyOptions>();
-  CLI::App* cmd = train->add_subcommand("classify", "Train a text classifier (n-gram linear) that knows when it is unsure");
+  CLI::App* cmd = train->add_subcommand("classify", "Train a text classifier (n-gram linear or transformer) that knows when it is unsure");
   cmd->add_option("--train", o->train_path, "Training data (CSV, TSV or JSONL)")->required();
   cmd->add_option("--dev", o->dev_path, "Dev data for calibration (else a part of train is held out)");
   cmd->add_option("-o,--output", o->out_path, "Model file to write (GGUF)")->required();
@@ -80,8 +113,12 @@ void RegisterTrainClassify(CLI::App& app) {
   classify::TrainConfig& c = o->config;
   classify::NgramConfig& n = c.ngram;
   cmd->add_option("--seed", c.seed, "Random seed")->capture_default_str();
-  cmd->add_option("--epochs", n.epochs, "Passes over the training data")->capture_default_str();
-  cmd->add_option("--lr", n.learning_rate, "Learning rate at the start (decays linearly to 0)")->capture_default_str();
+  cmd->add_option("--family", o->family, "Model family: ngram (linear, seconds) or transformer")
+      ->capture_default_str();
+  cmd->add_option("--epochs", o->epochs, "Passes over the training data (default: ngram 30, transformer 10, "
+                                         "4 on a --backbone)");
+  cmd->add_option("--lr", o->lr, "Learning rate: ngram's at the start (decays linearly to 0, default 1); "
+                                 "transformer's peak (default 1e-3; 1e-4 fine-tuning a --backbone fully)");
   cmd->add_option("--l2", n.l2, "L2 weight decay")->capture_default_str();
   cmd->add_option("--word-ngrams", n.features.word_ngrams, "Longest word n-gram")->capture_default_str();
   cmd->add_option("--char-min", n.features.char_min, "Shortest character n-gram")->capture_default_str();
@@ -91,6 +128,23 @@ void RegisterTrainClassify(CLI::App& app) {
   cmd->add_flag("--f16", n.f16_weights, "Store weights as f16 (half the size)");
   cmd->add_option("--holdout", c.holdout, "Fraction of train held out for calibration when there is no --dev")
       ->capture_default_str();
+  train::TransformerClassifierOptions& t = o->transformer;
+  cmd->add_option("--backbone", t.backbone, "transformer: start from this llama-family GGUF (its vocab and "
+                                            "weights, all fine-tuned; e.g. one pretrained with `flotilla train`)");
+  cmd->add_option("--lora-rank", t.lora_rank, "transformer on a --backbone: keep it frozen and train LoRA "
+                                              "adapters of this rank (merged into the saved model); 0: full fine-tune")
+      ->capture_default_str();
+  cmd->add_option("--n-embd", t.n_embd, "transformer from scratch: width")->capture_default_str();
+  cmd->add_option("--n-layer", t.n_layer, "transformer from scratch: layers")->capture_default_str();
+  cmd->add_option("--n-head", t.n_head, "transformer from scratch: attention heads")->capture_default_str();
+  cmd->add_option("--n-ff", t.n_ff, "transformer from scratch: feed-forward width")->capture_default_str();
+  cmd->add_option("--vocab-size", t.vocab_size, "transformer from scratch: vocab learned from the training texts")
+      ->capture_default_str();
+  cmd->add_option("--max-tokens", t.max_tokens, "transformer: tokens per text (longer texts are cut)")
+      ->capture_default_str();
+  cmd->add_option("--pooling", o->pooling, "transformer: mean or last hidden state")->capture_default_str();
+  cmd->add_option("--batch", t.batch, "transformer: texts per update")->capture_default_str();
+  cmd->add_option("-t,--threads", t.n_threads, "transformer: threads (0: one per core)")->capture_default_str();
   cmd->add_flag("-v,--verbose", c.verbose, "Print the loss after each epoch");
   cmd->add_flag("--json", o->json, "Print a JSON summary for programs");
   cmd->callback([o] { Finish(RunTrainClassify(*o)); });
