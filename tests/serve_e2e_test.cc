@@ -135,7 +135,8 @@ TEST_F(ServeE2eTest, ChatCompletion) {
   EXPECT_TRUE(finish == "stop" || finish == "length") << finish;
   EXPECT_GT(j["usage"]["prompt_tokens"].get<int>(), 0);
   EXPECT_LE(j["usage"]["completion_tokens"].get<int>(), 8);
-  EXPECT_EQ(j["x_flotilla"]["answered_by"], ModelName());
+  EXPECT_EQ(j["flotilla"]["answered_by"], ModelName());
+  EXPECT_EQ(j["flotilla"]["route"], "local");
   // The same seed gives the same answer.
   auto again = server_->Client().Post("/v1/chat/completions", Chat().dump(), "application/json");
   ASSERT_TRUE(again);

@@ -1,4 +1,5 @@
-// flotilla serve -m M.gguf: an OpenAI-compatible HTTP server for one model (src/serve/server.h).
+// flotilla serve -m M.gguf | FLEET.toml: an OpenAI-compatible HTTP server for one model or a fleet of
+// specialists (src/serve/server.h, src/cli/serve_fleet.h).
 // Flags follow llama-server's names (--host, --port, --api-key, -c, -t, -a/--alias, --timeout).
 #include <pthread.h>
 #include <signal.h>
@@ -10,12 +11,14 @@
 
 #include "cli/commands.h"
 #include "cli/model_flags.h"
+#include "cli/serve_fleet.h"
 #include "serve/server.h"
 
 namespace flotilla::cli {
 namespace {
 
 struct ServeOptions {
+  std::string fleet;  // FLEET.toml (positional), or -m for one model
   ModelFlags model;
   std::string alias;
   serve::ServerOptions server;
@@ -43,7 +46,11 @@ Status Run(ServeOptions o) {
   if (o.parallel < 1) return InvalidArgumentError("--parallel must be at least 1");
   if (o.server.max_tokens_cap < 1) return InvalidArgumentError("--max-tokens must be at least 1");
   if (o.server.timeout_seconds < 1) return InvalidArgumentError("--timeout must be at least 1 second");
+  if (o.fleet.empty() == o.model.model.empty()) {
+    return InvalidArgumentError("give either -m M.gguf or a fleet file (flotilla serve FLEET.toml)");
+  }
   sigset_t stop_signals = BlockStopSignals();
+  if (!o.fleet.empty()) return RunFleet(o.fleet, o.server, o.no_log, stop_signals);
   ASSIGN_OR_RETURN(LoadedModel m, LoadModel(o.model));
   serve::ServedModel served;
   served.name = o.alias.empty() ? std::filesystem::path(o.model.model).stem().string() : o.alias;
@@ -67,32 +74,20 @@ Status Run(ServeOptions o) {
   ASSIGN_OR_RETURN(std::unique_ptr<serve::Server> server,
                    serve::Server::Create(o.server, std::move(models), std::move(log)));
   ASSIGN_OR_RETURN(int port, server->Bind());
-  const std::string url = "http://" + o.server.host + ":" + std::to_string(port);
-  std::fprintf(stderr, "flotilla: serving '%s' on %s (request log: %s)\n", name.c_str(), url.c_str(),
-               o.no_log ? "off" : o.db.c_str());
-  std::fprintf(stderr,
-               "flotilla: try: curl %s/v1/chat/completions -H 'Content-Type: application/json' "
-               "-d '{\"model\": \"%s\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}'\n",
-               url.c_str(), name.c_str());
-  std::thread watcher([&server, stop_signals] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    if (sig != 0) server->Stop();
-  });
-  Status st = server->Serve();
-  server->Stop();
-  pthread_kill(watcher.native_handle(), SIGTERM);  // wake the watcher if Serve ended by itself
-  watcher.join();
-  std::fprintf(stderr, "flotilla: server stopped\n");
-  return st;
+  const std::string what = "'" + name + "' (request log: " + (o.no_log ? std::string("off") : o.db) + ")";
+  return ServeUntilSignal(*server, o.server, port, what, name, stop_signals);
 }
 
 }  // namespace
 
 void RegisterServe(CLI::App& app) {
   auto o = std::make_shared<ServeOptions>();
-  CLI::App* cmd = app.add_subcommand("serve", "OpenAI-compatible HTTP server for a model");
+  CLI::App* cmd = app.add_subcommand("serve", "OpenAI-compatible HTTP server for a model or a fleet of specialists");
+  cmd->add_option("fleet", o->fleet,
+                  "Fleet file (TOML): specialists, router, routes, thresholds, upstream, request log "
+                  "(see examples/fleet/fleet.toml); instead of -m");
   AddModelFlags(*cmd, o->model);
+  cmd->get_option("--model")->required(false);
   cmd->add_option("-a,--alias", o->alias, "Model name in the API (default: the file name without .gguf)");
   cmd->add_option("--host", o->server.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", o->server.port, "Port to listen on (0: any free port)")->capture_default_str();
@@ -104,7 +99,7 @@ void RegisterServe(CLI::App& app) {
                   "Requests decoded together, one forward pass for all (continuous batching; each has a KV "
                   "cache of -c tokens); 1: one at a time")
       ->capture_default_str();
-  cmd->add_option("--db", o->db, "Request log (SQLite)")->capture_default_str();
+  cmd->add_option("--db", o->db, "Request log (SQLite) with -m; a fleet file names its own")->capture_default_str();
   cmd->add_flag("--no-log", o->no_log, "Do not keep a request log");
   cmd->add_option("--max-tokens", o->server.max_tokens_cap, "Largest max_tokens a request may ask for")
       ->capture_default_str();

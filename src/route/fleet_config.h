@@ -9,6 +9,7 @@
 //   kind = "generative"                # "generative" (a GGUF language model) or "classifier"
 //   model = "models/harbor.gguf"       # path; relative paths are relative to the fleet file
 //   threshold = 0.5                    # optional, in [0, 1]: escalate when confidence < threshold
+//                                      # (1: always escalate; route/router.h says which confidence)
 //   context = 512                      # generative only: KV cache tokens (0: the model's)
 //   threads = 0                        # generative only: 0 = all cores
 //   parallel = 2                       # generative only: sequences decoded together

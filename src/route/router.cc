@@ -96,11 +96,13 @@ StatusOr<Decision> Router::Decide(std::string_view model, std::string_view text)
     d.reason += "; label '" + d.label + "'";
   }
   d.threshold = d.specialist->threshold;
-  if (d.confidence && d.threshold && *d.confidence < *d.threshold) {
-    const std::string under = "confidence " + Fixed(*d.confidence) + " < threshold " + Fixed(*d.threshold);
+  // threshold 1 escalates everything with a confidence: a calibrated probability may round to 1.0f.
+  if (d.confidence && d.threshold && (*d.confidence < *d.threshold || *d.threshold >= 1.0f)) {
+    const std::string under = "confidence " + Fixed(*d.confidence) + (*d.confidence < *d.threshold ? " < " : " and ") +
+                              "threshold " + Fixed(*d.threshold);
     if (config_->upstream) {
       d.route = RouteKind::kEscalated;
-      d.reason_code = "below_threshold";
+      d.reason_code = d.specialist->kind == SpecialistKind::kClassifier ? "classifier_confidence" : "router_confidence";
       d.reason += "; " + under + ": escalated to " + config_->upstream->client.model;
     } else {
       d.reason += "; " + under + " but the fleet has no upstream";

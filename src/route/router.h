@@ -12,7 +12,8 @@
 //   - a generative specialist named directly: none (there is nothing calibrated to compare), so it
 //     never escalates.
 // A decision escalates when there is a confidence, the specialist has a threshold and
-// confidence < threshold. Without an upstream the specialist answers anyway (reason says so).
+// confidence < threshold, or the threshold is 1 (always ask the upstream: a calibrated probability
+// can round to exactly 1). Without an upstream the specialist answers anyway (reason says so).
 #pragma once
 
 #include <map>
@@ -40,7 +41,8 @@ struct Decision {
   std::optional<float> confidence;               // what the threshold compares (see above)
   std::optional<float> threshold;                // the specialist's, when it has one
   std::string reason;                            // one line for people
-  // Low-cardinality reason code for metrics: "named", "auto", "below_threshold", "upstream_failed".
+  // Low-cardinality reason code for metrics: "named", "auto", "router_confidence" / "classifier_confidence"
+  // (escalated: that confidence was under the threshold), "upstream_failed" (a fallback).
   std::string reason_code;
   std::string router_label;                      // "auto": the router's label
   std::optional<float> router_confidence;        // "auto": the router's calibrated confidence

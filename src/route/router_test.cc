@@ -1,5 +1,7 @@
 #include "route/router.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "classify/trainer.h"
@@ -108,16 +110,23 @@ TEST_F(RouterTest, AutoUsesRouterLabelAndConfidence) {
 }
 
 TEST_F(RouterTest, ThresholdEscalates) {
-  Spec("gen").threshold = 1.0f;  // any calibrated confidence is below 1
+  Spec("gen").threshold = 1.0f;  // 1: always escalate (even a confidence that rounds to 1.0f)
   Router r = Make();
   StatusOr<Decision> d = r.Decide("auto", "tell me a story");
   ASSERT_TRUE(d.ok());
-  ASSERT_LT(*d->confidence, 1.0f);
   EXPECT_EQ(d->route, RouteKind::kEscalated);
-  EXPECT_EQ(d->reason_code, "below_threshold");
+  EXPECT_EQ(d->reason_code, "router_confidence");
   EXPECT_NE(d->reason.find("escalated to big"), std::string::npos) << d->reason;
   // A named generative specialist has no confidence, so its threshold never applies.
   EXPECT_EQ(r.Decide("gen", "tell me a story")->route, RouteKind::kLocal);
+  // Just above the router's confidence escalates, at or below it does not.
+  const float c = *d->confidence;
+  if (c < 1.0f) {
+    Spec("gen").threshold = std::nextafter(c, 2.0f);
+    EXPECT_EQ(Make().Decide("auto", "tell me a story")->route, RouteKind::kEscalated);
+  }
+  Spec("gen").threshold = c;
+  EXPECT_EQ(Make().Decide("auto", "tell me a story")->route, c < 1.0f ? RouteKind::kLocal : RouteKind::kEscalated);
   // Threshold 0: nothing is below it.
   Spec("gen").threshold = 0.0f;
   EXPECT_EQ(Make().Decide("auto", "tell me a story")->route, RouteKind::kLocal);
@@ -138,6 +147,7 @@ TEST_F(RouterTest, UpstreamFailureFallsBackOrErrors) {
   StatusOr<Decision> d = r.Decide("sentiment", "love it");
   ASSERT_TRUE(d.ok());
   ASSERT_EQ(d->route, RouteKind::kEscalated);
+  EXPECT_EQ(d->reason_code, "classifier_confidence");
   StatusOr<Decision> f = r.AfterUpstreamFailure(*d, UnavailableError("upstream timed out"));
   ASSERT_TRUE(f.ok());
   EXPECT_EQ(f->route, RouteKind::kFallback);

@@ -11,6 +11,7 @@
 
 #include "serve/errors.h"
 #include "serve/openai_schema.h"
+#include "serve/routing.h"
 #include "serve/server_state.h"
 #include "tokenizer/chat_template.h"
 
@@ -61,6 +62,7 @@ struct Prepared {
   std::string id;
   int64_t created = 0;
   ServedModel* model = nullptr;
+  route::Decision decision;  // who answers and why (local or fallback here)
   GenerationParams params;
   GenerationJob job;
 };
@@ -99,33 +101,23 @@ StatusOr<ServedModel*> Lookup(Server::State& s, const std::string& name) {
   return Status(StatusCode::kNotFound, "the model '" + name + "' does not exist; this server has: " + names);
 }
 
-StatusOr<Prepared> Prepare(Server::State& s, const httplib::Request& req, bool chat, Exchange& ex) {
+// A generative specialist's job for `r`, as `d` decided.
+StatusOr<Prepared> PrepareLocal(Server::State& s, const ParsedRequest& r, const route::Decision& d) {
   Prepared p;
-  p.chat = chat;
-  p.id = NewId(chat ? "chatcmpl" : "cmpl");
+  p.chat = r.chat;
+  p.id = NewId(r.chat ? "chatcmpl" : "cmpl");
   p.created = std::time(nullptr);
-  ex.record.request_json = req.body;
-  ex.record.model = ModelOfBody(req.body);
-  ex.record.route = "direct";
-  std::string prompt_text;
-  std::string model_name;
-  bool add_special = true;
-  if (chat) {
-    ASSIGN_OR_RETURN(ChatRequest r, ParseChatRequest(req.body));
-    model_name = r.model;
-    p.params = r.params;
-    ASSIGN_OR_RETURN(p.model, Lookup(s, model_name));
-    ASSIGN_OR_RETURN(prompt_text, ApplyChatTemplate(p.model->model->tokenizer().vocab(), r.messages, true));
-    p.job.prompt = TokenizeConversation(p.model->model->tokenizer(), prompt_text);
+  p.params = r.params;
+  p.decision = d;
+  ASSIGN_OR_RETURN(p.model, Lookup(s, d.specialist->name));
+  const Tokenizer& tok = p.model->model->tokenizer();
+  if (r.chat) {
+    ASSIGN_OR_RETURN(std::string prompt_text, ApplyChatTemplate(tok.vocab(), r.messages, true));
+    p.job.prompt = TokenizeConversation(tok, prompt_text);
   } else {
-    ASSIGN_OR_RETURN(CompletionRequest r, ParseCompletionRequest(req.body));
-    model_name = r.model;
-    p.params = r.params;
-    ASSIGN_OR_RETURN(p.model, Lookup(s, model_name));
-    p.job.prompt = p.model->model->tokenizer().Encode(r.prompt, add_special, /*parse_special=*/true);
+    p.job.prompt = tok.Encode(r.prompt, /*add_special=*/true, /*parse_special=*/true);
   }
-  if (p.job.prompt.empty()) return ParamError(chat ? "messages" : "prompt", "the prompt has no tokens");
-  ex.record.prompt_tokens = static_cast<int32_t>(p.job.prompt.size());
+  if (p.job.prompt.empty()) return ParamError(r.chat ? "messages" : "prompt", "the prompt has no tokens");
   RETURN_IF_ERROR(BuildJob(s, p));
   return p;
 }
@@ -134,10 +126,6 @@ json Usage(const GenerationOutput& out) {
   return {{"prompt_tokens", out.n_prompt},
           {"completion_tokens", out.n_completion},
           {"total_tokens", out.n_prompt + out.n_completion}};
-}
-
-json RouteInfo(const Prepared& p) {
-  return {{"answered_by", p.model->name}, {"route", "direct"}, {"reason", "the request named this model"}};
 }
 
 // The complete (non-streaming) response body.
@@ -154,7 +142,7 @@ json ResponseJson(const Prepared& p, const GenerationOutput& out) {
           {"model", p.model->name},
           {"choices", json::array({choice})},
           {"usage", Usage(out)},
-          {"x_flotilla", RouteInfo(p)}};
+          {"flotilla", RouteJson(p.decision, p.model->name)}};
 }
 
 // One streamed chunk with a content delta (`text`), a role delta, or a finish reason.
@@ -176,10 +164,8 @@ json ChunkJson(const Prepared& p, const std::string* text, const char* finish, b
           {"choices", json::array({choice})}};
 }
 
-void RecordOutput(Exchange& ex, const Prepared& p, const GenerationOutput& out) {
-  ex.record.answered_by = p.model->name;
-  ex.record.prompt_tokens = out.n_prompt;
-  ex.record.completion_tokens = out.n_completion;
+void RecordOutput(const Server::State& s, Exchange& ex, const Prepared& p, const GenerationOutput& out) {
+  RecordDecision(s, ex, p.decision, p.model->name, out.n_prompt, out.n_completion);
   ex.record.http_status = out.finish == FinishReason::kCancelled ? 499 : 200;
 }
 
@@ -206,14 +192,14 @@ void RespondWhole(Server::State& s, const httplib::Request& req, httplib::Respon
     (void)Finish(s, ex);
     return;
   }
-  RecordOutput(ex, p, *out);
+  RecordOutput(s, ex, p, *out);
   const std::string body = Dump(ResponseJson(p, *out));
   ex.record.response_json = body;
   if (Status logged = Finish(s, ex); !logged.ok()) {  // not durable: do not acknowledge
     SetError(res, FailedPreconditionError("the request log is unavailable: " + logged.message()), ex);
     return;
   }
-  res.set_header("X-Flotilla-Answered-By", p.model->name);
+  SetRouteHeaders(res, p.decision, p.model->name);
   res.set_content(body, "application/json");
 }
 
@@ -222,22 +208,58 @@ void RespondWhole(Server::State& s, const httplib::Request& req, httplib::Respon
 void RespondStream(Server::State& s, const httplib::Request& req, httplib::Response& res,
                    std::shared_ptr<Prepared> p, std::shared_ptr<Exchange> ex);
 
+namespace {
+
+// A classifier specialist answers a chat with its label.
+void RespondLabel(Server::State& s, httplib::Response& res, const ParsedRequest& r, const route::Decision& d,
+                  Exchange& ex) {
+  TextAnswer a;
+  a.text = d.label;
+  a.answered_by = d.specialist->name;
+  std::string all;
+  for (const route::ChatMessage& m : r.UpstreamMessages()) all += m.content;
+  a.prompt_tokens = route::EstimateTokens(all);
+  a.completion_tokens = route::EstimateTokens(d.label);
+  RespondText(s, res, r, d, a, ex);
+}
+
+// Parse, route (maybe escalate), then answer with the chosen specialist.
+void HandleCompletion(Server::State& s, const httplib::Request& req, httplib::Response& res, bool chat) {
+  auto ex = std::make_shared<Exchange>(chat ? "chat.completions" : "completions");
+  ex->record.request_json = req.body;
+  ex->record.model = ModelOfBody(req.body);
+  auto fail = [&](const Status& st) {
+    SetError(res, st, *ex);
+    (void)Finish(s, *ex);
+  };
+  StatusOr<ParsedRequest> r = ParseRequest(req.body, chat);
+  if (!r.ok()) return fail(r.status());
+  if (r->params.max_tokens && *r->params.max_tokens > s.options.max_tokens_cap) {
+    return fail(ParamError("max_tokens", "max_tokens is " + std::to_string(*r->params.max_tokens) +
+                                             " but this server allows at most " +
+                                             std::to_string(s.options.max_tokens_cap)));
+  }
+  StatusOr<route::Decision> d = s.fleet->router().Decide(r->model, r->RoutingText());
+  if (!d.ok()) return fail(d.status());
+  if (d->route == route::RouteKind::kEscalated && TryUpstream(s, res, *r, &*d, *ex)) return;
+  if (d->specialist->kind == route::SpecialistKind::kClassifier) return RespondLabel(s, res, *r, *d, *ex);
+  StatusOr<Prepared> p = PrepareLocal(s, *r, *d);
+  if (!p.ok()) return fail(p.status());
+  ex->record.prompt_tokens = static_cast<int32_t>(p->job.prompt.size());
+  if (p->params.stream) {
+    RespondStream(s, req, res, std::make_shared<Prepared>(std::move(*p)), ex);
+  } else {
+    RespondWhole(s, req, res, *p, *ex);
+  }
+}
+
+}  // namespace
+
 void RegisterCompletionRoutes(Server::State& s) {
   for (bool chat : {true, false}) {
     const char* path = chat ? "/v1/chat/completions" : "/v1/completions";
     s.http.Post(path, [&s, chat](const httplib::Request& req, httplib::Response& res) {
-      auto ex = std::make_shared<Exchange>(chat ? "chat.completions" : "completions");
-      StatusOr<Prepared> p = Prepare(s, req, chat, *ex);
-      if (!p.ok()) {
-        SetError(res, p.status(), *ex);
-        (void)Finish(s, *ex);
-        return;
-      }
-      if (p->params.stream) {
-        RespondStream(s, req, res, std::make_shared<Prepared>(std::move(*p)), ex);
-      } else {
-        RespondWhole(s, req, res, *p, *ex);
-      }
+      HandleCompletion(s, req, res, chat);
     });
   }
 }
@@ -307,7 +329,7 @@ void RespondStream(Server::State& s, const httplib::Request& req, httplib::Respo
   }
   auto watch = std::make_shared<ConnectionWatch>(req);
   res.set_header("Cache-Control", "no-cache");
-  res.set_header("X-Flotilla-Answered-By", p->model->name);
+  SetRouteHeaders(res, p->decision, p->model->name);
   res.set_chunked_content_provider(
       "text/event-stream",
       [&s, p, ex, q, cancel, watch](size_t, httplib::DataSink& sink) {
@@ -325,14 +347,16 @@ void RespondStream(Server::State& s, const httplib::Request& req, httplib::Respo
           ex->record.response_json = ErrorJson(out.status());
           tail = "data: " + ex->record.response_json + "\n\n";
         } else {
-          RecordOutput(*ex, *p, *out);
+          RecordOutput(s, *ex, *p, *out);
           if (!alive) ex->record.http_status = 499;
           GenerationOutput logged = *out;
           logged.text = q->text + q->pending;
           ex->record.response_json = Dump(ResponseJson(*p, logged));
           std::string rest = q->pending;
           if (!rest.empty()) tail += "data: " + Dump(ChunkJson(*p, &rest, nullptr)) + "\n\n";
-          tail += "data: " + Dump(ChunkJson(*p, nullptr, FinishName(out->finish))) + "\n\n";
+          json last = ChunkJson(*p, nullptr, FinishName(out->finish));
+          last["flotilla"] = RouteJson(p->decision, p->model->name);
+          tail += "data: " + Dump(last) + "\n\n";
           if (p->params.include_usage) {
             json usage = ChunkJson(*p, nullptr, nullptr);
             usage["choices"] = json::array();

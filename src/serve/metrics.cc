@@ -1,5 +1,6 @@
 #include "serve/metrics.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace flotilla::serve {
@@ -53,6 +54,30 @@ void Metrics::RecordQueueRejection(const std::string& model) {
   ++rejections_[model];
 }
 
+void Metrics::RecordRoute(const std::string& route, const std::string& specialist, double cost_usd,
+                          double savings_usd) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++routed_[{route, specialist}];
+  cost_usd_ += cost_usd;
+  savings_usd_ += savings_usd;
+}
+
+void Metrics::RecordEscalation(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++escalations_[reason];
+}
+
+void Metrics::RecordUpstreamError(const std::string& kind) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++upstream_errors_[kind];
+}
+
+void Metrics::RecordUpstreamTokens(int64_t prompt_tokens, int64_t completion_tokens) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  upstream_prompt_tokens_ += static_cast<uint64_t>(std::max<int64_t>(0, prompt_tokens));
+  upstream_completion_tokens_ += static_cast<uint64_t>(std::max<int64_t>(0, completion_tokens));
+}
+
 std::string Metrics::Render(const std::map<std::string, int32_t>& queue_depths) const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::string o;
@@ -86,6 +111,29 @@ std::string Metrics::Render(const std::map<std::string, int32_t>& queue_depths) 
     o += "flotilla_request_duration_seconds_sum{" + label + "} " + Num(h.sum) + "\n";
     o += "flotilla_request_duration_seconds_count{" + label + "} " + std::to_string(h.count) + "\n";
   }
+  o += "# HELP flotilla_routed_total Answered requests by route (local, escalated, fallback) and chosen specialist.\n";
+  o += "# TYPE flotilla_routed_total counter\n";
+  for (const auto& [k, n] : routed_) {
+    o += "flotilla_routed_total{route=\"" + Escape(k.first) + "\",specialist=\"" + Escape(k.second) + "\"} " +
+         std::to_string(n) + "\n";
+  }
+  auto by = [&](const char* name, const char* label, const char* help, const std::map<std::string, uint64_t>& m) {
+    o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n";
+    for (const auto& [v, n] : m) o += std::string(name) + "{" + label + "=\"" + Escape(v) + "\"} " + std::to_string(n) + "\n";
+  };
+  by("flotilla_escalations_total", "reason", "Requests sent to the upstream model, by reason.", escalations_);
+  by("flotilla_upstream_errors_total", "kind", "Upstream failures (timeout, connect, http_4xx, http_5xx, malformed).",
+     upstream_errors_);
+  o += "# HELP flotilla_upstream_tokens_total Tokens the upstream reported, by kind.\n";
+  o += "# TYPE flotilla_upstream_tokens_total counter\n";
+  o += "flotilla_upstream_tokens_total{kind=\"prompt\"} " + std::to_string(upstream_prompt_tokens_) + "\n";
+  o += "flotilla_upstream_tokens_total{kind=\"completion\"} " + std::to_string(upstream_completion_tokens_) + "\n";
+  o += "# HELP flotilla_cost_usd_total Estimated cost of the answers: upstream tokens x upstream prices plus local "
+       "tokens x local price.\n# TYPE flotilla_cost_usd_total counter\n";
+  o += "flotilla_cost_usd_total " + Num(cost_usd_) + "\n";
+  o += "# HELP flotilla_savings_usd_total What the answered requests would have cost at the upstream's prices, "
+       "minus the estimated cost.\n# TYPE flotilla_savings_usd_total counter\n";
+  o += "flotilla_savings_usd_total " + Num(savings_usd_) + "\n";
   o += "# HELP flotilla_queue_depth Requests waiting for a model.\n# TYPE flotilla_queue_depth gauge\n";
   for (const auto& [model, n] : queue_depths) {
     o += "flotilla_queue_depth{model=\"" + Escape(model) + "\"} " + std::to_string(n) + "\n";

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace flotilla::serve {
@@ -17,6 +18,15 @@ class Metrics {
   void RecordRequest(const std::string& endpoint, const std::string& model, int http_status, double seconds,
                      int64_t prompt_tokens, int64_t completion_tokens);
   void RecordQueueRejection(const std::string& model);
+  // One answered request the router decided: route ("local", "escalated", "fallback"), the specialist
+  // chosen, estimated cost and savings in USD (route/router.h EstimateCost).
+  void RecordRoute(const std::string& route, const std::string& specialist, double cost_usd, double savings_usd);
+  // A request sent to the upstream, by reason code ("router_confidence", "classifier_confidence").
+  void RecordEscalation(const std::string& reason);
+  // An upstream failure by kind (route/router.h UpstreamErrorKind).
+  void RecordUpstreamError(const std::string& kind);
+  // Tokens the upstream reported for one answer.
+  void RecordUpstreamTokens(int64_t prompt_tokens, int64_t completion_tokens);
 
   // Renders all series; `queue_depths` (model -> jobs waiting) become a gauge.
   std::string Render(const std::map<std::string, int32_t>& queue_depths) const;
@@ -34,6 +44,10 @@ class Metrics {
   std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;  // (endpoint, model, status)
   std::map<std::string, uint64_t> prompt_tokens_, completion_tokens_, rejections_;  // by model
   std::map<std::string, Histogram> latency_;  // by endpoint
+  std::map<std::pair<std::string, std::string>, uint64_t> routed_;  // (route, specialist)
+  std::map<std::string, uint64_t> escalations_, upstream_errors_;     // by reason, by kind
+  uint64_t upstream_prompt_tokens_ = 0, upstream_completion_tokens_ = 0;
+  double cost_usd_ = 0, savings_usd_ = 0;
 };
 
 }  // namespace flotilla::serve

@@ -50,6 +50,7 @@ std::string EndpointOf(const std::string& path) {
   if (path == "/v1/chat/completions") return "chat.completions";
   if (path == "/v1/completions") return "completions";
   if (path == "/v1/models") return "models";
+  if (path == "/v1/classify") return "classify";
   return "other";
 }
 
@@ -59,8 +60,20 @@ void RegisterInfoRoutes(Server::State& s) {
   });
   s.http.Get("/v1/models", [&s](const httplib::Request&, httplib::Response& res) {
     json data = json::array();
-    for (const ServedModel& m : s.models) {
-      data.push_back({{"id", m.name}, {"object", "model"}, {"created", s.started_unix}, {"owned_by", "flotilla"}});
+    auto add = [&](const std::string& id, const char* kind) {
+      data.push_back({{"id", id},
+                      {"object", "model"},
+                      {"created", s.started_unix},
+                      {"owned_by", "flotilla"},
+                      {"flotilla", {{"kind", kind}}}});
+    };
+    const route::FleetConfig& fleet = s.fleet->config();
+    for (const route::SpecialistConfig& sp : fleet.specialists) {
+      add(sp.name, sp.kind == route::SpecialistKind::kClassifier ? "classifier" : "generative");
+    }
+    if (fleet.router) {
+      add(fleet.router->name, "router");
+      add("auto", "auto");
     }
     res.set_content(json{{"object", "list"}, {"data", data}}.dump(), "application/json");
   });
@@ -121,6 +134,9 @@ Status Finish(Server::State& s, Exchange& ex) {
   ex.record.latency_ms = seconds * 1e3;
   s.metrics.RecordRequest(ex.record.endpoint, ex.record.model, ex.record.http_status, seconds,
                           ex.record.prompt_tokens, ex.record.completion_tokens);
+  if (ex.routed && ex.record.http_status == 200) {
+    s.metrics.RecordRoute(ex.record.route, ex.record.specialist, ex.record.cost_usd, ex.record.savings_usd);
+  }
   if (!s.log) return Status::Ok();
   StatusOr<int64_t> id = s.log->Append(ex.record);
   if (!id.ok()) {
@@ -175,15 +191,32 @@ Server::Server(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Server::~Server() { Stop(); }
 
 StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options, std::vector<ServedModel> models,
-                                                 std::unique_ptr<RequestLog> log) {
-  if (models.empty()) return InvalidArgumentError("the server needs at least one model");
+                                                 std::unique_ptr<RequestLog> log,
+                                                 std::unique_ptr<route::Fleet> fleet) {
+  if (models.empty() && !fleet) return InvalidArgumentError("the server needs at least one model");
   std::set<std::string> names;
   int32_t queued = 0;
   for (const ServedModel& m : models) {
     if (!names.insert(m.name).second) return InvalidArgumentError("two models are named '" + m.name + "'");
     queued += m.max_queue + 1;
   }
+  if (!fleet) {  // one generative specialist per model, named as the model
+    route::FleetConfig config;
+    config.file = "(command line)";
+    for (const ServedModel& m : models) {
+      route::SpecialistConfig sp;
+      sp.name = m.name;
+      config.specialists.push_back(sp);
+    }
+    ASSIGN_OR_RETURN(fleet, route::Fleet::Load(std::move(config)));
+  }
+  for (const route::SpecialistConfig& sp : fleet->config().specialists) {
+    if (sp.kind == route::SpecialistKind::kGenerative && !names.count(sp.name)) {
+      return InvalidArgumentError("the generative specialist '" + sp.name + "' has no loaded model");
+    }
+  }
   auto state = std::make_unique<State>();
+  state->fleet = std::move(fleet);
   state->options = std::move(options);
   state->models = std::move(models);
   state->log = std::move(log);
@@ -199,6 +232,7 @@ StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options, std::vec
   RegisterGuards(s);
   RegisterInfoRoutes(s);
   RegisterCompletionRoutes(s);
+  RegisterClassifyRoutes(s);
   RegisterEmbeddingRoutes(s);
   return std::unique_ptr<Server>(new Server(std::move(state)));
 }

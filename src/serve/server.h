@@ -1,10 +1,13 @@
 // The HTTP server: OpenAI-compatible endpoints over the models it was given.
 //
 //   POST /v1/chat/completions, POST /v1/completions  (JSON or SSE streaming)
+//   POST /v1/classify (classifier specialists and the router)
 //   GET  /v1/models, GET /health, GET /metrics (Prometheus text)
 //
-// Requests name a model by its served name; a name is only ever a key into the served models, never
-// a path. Every /v1 request is written to the request log (when there is one) before its response
+// Requests name a specialist by its name, or "auto"; the fleet's Router decides who answers (a local
+// specialist, or the upstream model when the specialist is unsure) and every answer says so in a
+// top-level "flotilla" object and the X-Flotilla-Route header. A name is only ever a key into the
+// fleet, never a path. Every /v1 request is written to the request log (when there is one) before its response
 // is sent. Errors use the OpenAI error JSON with the HTTP code from errors.h.
 #pragma once
 
@@ -16,6 +19,7 @@
 #include "flotilla/status.h"
 #include "model/model.h"
 #include "serve/scheduler.h"
+#include "route/fleet.h"
 #include "store/request_log.h"
 
 namespace flotilla::serve {
@@ -41,9 +45,12 @@ struct ServedModel {
 
 class Server {
  public:
-  // INVALID_ARGUMENT without models or with two models of one name. `log` may be null.
+  // INVALID_ARGUMENT without models or with two models of one name. `log` may be null. `fleet` routes
+  // requests (route/router.h): every generative specialist of its config must be among `models`
+  // (same name); without a fleet, one is made that names each model as a generative specialist.
   static StatusOr<std::unique_ptr<Server>> Create(ServerOptions options, std::vector<ServedModel> models,
-                                                  std::unique_ptr<RequestLog> log);
+                                                  std::unique_ptr<RequestLog> log,
+                                                  std::unique_ptr<route::Fleet> fleet = nullptr);
   ~Server();
 
   // Binds host:port; returns the port (useful with port 0). UNAVAILABLE when the address is taken.

@@ -16,6 +16,7 @@ struct Server::State {
   ServerOptions options;
   std::vector<ServedModel> models;
   std::unique_ptr<RequestLog> log;
+  std::unique_ptr<route::Fleet> fleet;  // never null after Create
   Metrics metrics;
   httplib::Server http;
   std::atomic<bool> stopped{false};
@@ -29,6 +30,7 @@ struct Server::State {
 struct Exchange {
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   RequestRecord record;
+  bool routed = false;  // the router decided: Finish records route, cost and savings metrics
 
   explicit Exchange(std::string endpoint);
   double Seconds() const;
@@ -43,6 +45,7 @@ void SetError(httplib::Response& res, const Status& status, Exchange& ex);
 
 // Endpoint groups (completions.cc).
 void RegisterCompletionRoutes(Server::State& s);
+void RegisterClassifyRoutes(Server::State& s);  // classify_endpoint.cc
 void RegisterEmbeddingRoutes(Server::State& s);  // embeddings.cc
 
 // True when the peer of the request's connection has closed it (Linux; false when unknown).
