@@ -57,11 +57,20 @@ class ClassifyTransformerTest : public ::testing::Test {
     }
     return out;
   }
-  double Accuracy(const std::string& model, const std::string& test) const {
+  // Accuracy by `eval classify`; `trained`: the JSON of `train classify --json`, whose calibration
+  // the saved model must carry.
+  double Accuracy(const std::string& model, const std::string& test, const std::string& trained = "") const {
     CliResult r = Run("eval classify -m " + model + " --test " + test + " --json");
     EXPECT_EQ(r.exit_code, 0) << r.err;
     if (r.exit_code != 0) return 0;
     nlohmann::json e = nlohmann::json::parse(r.out);
+    if (!trained.empty()) {
+      const nlohmann::json t = nlohmann::json::parse(trained);
+      EXPECT_FLOAT_EQ(e["temperature"].get<float>(), t["temperature"].get<float>());
+      EXPECT_FLOAT_EQ(e["abstain"]["threshold"].get<float>(), t["abstain_threshold"].get<float>());
+      EXPECT_EQ(e["abstain"]["target"], t["abstain_target"]);
+      EXPECT_GT(e["train_seconds"].get<double>(), 0);
+    }
     for (const char* key : {"macro_f1", "ece", "coverage_at_precision", "latency_ms", "train_seconds"}) {
       EXPECT_TRUE(e.contains(key)) << key;
     }
@@ -88,7 +97,7 @@ TEST_F(ClassifyTransformerTest, FromScratchTrainsSavesLoadsEvaluates) {
   EXPECT_EQ(t["labels"], 3);
   EXPECT_GT(t["calibration_examples"].get<int>(), 0);  // held out from train (no --dev)
   EXPECT_GT(t["temperature"].get<double>(), 0);
-  EXPECT_GT(Accuracy(Path("m.gguf"), test), 0.9);  // chance is 1/3
+  EXPECT_GT(Accuracy(Path("m.gguf"), test, r.out), 0.9);  // chance is 1/3
 
   r = Run("classify -m " + Path("m.gguf") + " 'tell me rain forecast now' 'please album song now'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -123,7 +132,7 @@ TEST_F(ClassifyTransformerTest, PretrainedBackbone) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["calibration_examples"], 30);
   const std::string test = Write("test.csv", Topics(15, 2, true));
-  EXPECT_GT(Accuracy(Path("b.gguf"), test), 0.9);
+  EXPECT_GT(Accuracy(Path("b.gguf"), test, r.out), 0.9);
   // LoRA on the frozen backbone: adapters and head trained, merged into the saved body.
   r = Run("train classify --family transformer --backbone " + Path("lm.gguf") + " --lora-rank 4 --train " + train +
           " --dev " + dev + " -o " + Path("l.gguf") + " --epochs 8 --lr 1e-2 --batch 8 -t 2");

@@ -76,6 +76,7 @@ class TransformerClassifier : public Classifier {
 };
 
 Status TransformerClassifier::Init() {
+  RETURN_IF_ERROR(ReadCommon(file_));
   ASSIGN_OR_RETURN(config_, ReadBodyConfig(file_));
   StatusOr<ModelWeights> w = LoadWeights(file_, config_);
   if (!w.ok()) return DataLossError(w.status().message());
