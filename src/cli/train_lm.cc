@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "base/file_util.h"
 #include "cli/model_flags.h"
+#include "cli/train_run.h"
 #include "model/config.h"
 #include "tokenizer/vocab_trainer.h"
 #include "train/checkpoint.h"
@@ -26,99 +27,36 @@ namespace {
 constexpr int32_t kNoLora = std::numeric_limits<int32_t>::min();  // --lora-rank not given
 constexpr char kDefaultLoraTargets[] = "attn_q,attn_k,attn_v,attn_output";  // train/lora.h LoraOptions
 
-struct TrainLmOptions {
-  std::string preset, arch = "llama", base, vocab_gguf, data, format = "auto", out, checkpoint;
-  int32_t vocab_size = 512;
-  int32_t n_layer = 0, n_embd = 0, n_head = 0, n_head_kv = 0, n_ff = 0;  // preset overrides
-  int64_t steps = 0, checkpoint_every = 0, warmup = -1;
-  double val_fraction = 0.1;
-  bool resume = false;
-  int n_threads = 0;
+struct TrainLmOptions : TrainRunOptions {
+  int32_t vocab_size = 512;  // --preset without --vocab: the size of the vocab learned from --data
   int32_t lora_rank = kNoLora;
   float lora_alpha = 0.0f;
   std::string lora_targets = kDefaultLoraTargets, lora_out;
-  train::TrainerOptions t;
 };
 
-// The model to train: from a checkpoint (--resume), a base GGUF (-m) or a preset.
-struct Start {
-  train::ModelParams params;
-  Vocab vocab;
-  int64_t step = 0;
-  std::unique_ptr<train::LoadedCheckpoint> checkpoint;
-};
-
-StatusOr<Start> FromPreset(const TrainLmOptions& o) {
-  std::optional<Arch> arch = ArchFromName(o.arch);
-  if (!arch) return InvalidArgumentError("unknown --arch '" + o.arch + "'; use llama or qwen2");
-  ASSIGN_OR_RETURN(ModelConfig c, GetPreset(o.preset, *arch));
-  if (o.n_layer) c.n_layer = o.n_layer;
-  if (o.n_embd) c.n_embd = o.n_embd;
-  if (o.n_head) c.n_head = c.n_head_kv = o.n_head;
-  if (o.n_head_kv) c.n_head_kv = o.n_head_kv;
-  if (o.n_ff) c.n_ff = o.n_ff;
-  c.n_ctx_train = static_cast<int32_t>(std::max<int64_t>(c.n_ctx_train, o.t.seq));
-  Start s;
+// The model to train: from a checkpoint (--resume), a base GGUF (-m), or --preset with the vocab of
+// --vocab or one learned from --data.
+StatusOr<TrainStart> LoadStart(const TrainLmOptions& o) {
+  ASSIGN_OR_RETURN(std::optional<TrainStart> loaded, ResumeOrLoadBase(o));
+  if (loaded) return std::move(*loaded);
+  TrainStart s;
   if (!o.vocab_gguf.empty()) {
     ASSIGN_OR_RETURN(gguf::File f, gguf::File::Open(o.vocab_gguf));
     ASSIGN_OR_RETURN(s.vocab, Vocab::FromGguf(f));
-  } else {  // a vocab learned from the training text
+  } else {
     ASSIGN_OR_RETURN(std::string text, ReadFileToString(o.data));
     if (text.empty()) return InvalidArgumentError("training data " + o.data + " is empty");
     ASSIGN_OR_RETURN(s.vocab, TrainSpmVocab(text, {.vocab_size = o.vocab_size}));
   }
-  c.n_vocab = s.vocab.size();
-  RETURN_IF_ERROR(c.Validate());
-  s.params = train::RandomParams(c, o.t.seed);
+  ASSIGN_OR_RETURN(s.params, PresetParams(o, s.vocab));
   return s;
-}
-
-StatusOr<Start> LoadStart(const TrainLmOptions& o) {
-  if (o.resume) {
-    if (!std::filesystem::exists(o.checkpoint)) return NotFoundError("--resume: no checkpoint at " + o.checkpoint);
-    ASSIGN_OR_RETURN(gguf::File f, gguf::File::Open(o.checkpoint));
-    ASSIGN_OR_RETURN(train::LoadedCheckpoint c, train::LoadCheckpoint(f));
-    if (c.meta.batch != o.t.batch || c.meta.seq != o.t.seq || c.meta.seed != o.t.seed) {
-      return InvalidArgumentError("--resume: the checkpoint was made with --batch " + std::to_string(c.meta.batch) +
-                                  " --ctx " + std::to_string(c.meta.seq) + " --seed " + std::to_string(c.meta.seed) +
-                                  "; resume with the same options");
-    }
-    Start s;
-    ASSIGN_OR_RETURN(s.vocab, Vocab::FromGguf(f));
-    s.step = c.meta.step;
-    s.params = std::move(c.params);
-    s.checkpoint = std::make_unique<train::LoadedCheckpoint>(std::move(c));
-    return s;
-  }
-  if (!o.base.empty()) {
-    ASSIGN_OR_RETURN(gguf::File f, gguf::File::Open(o.base));
-    Start s;
-    ASSIGN_OR_RETURN(s.params, train::LoadParams(f));
-    ASSIGN_OR_RETURN(s.vocab, Vocab::FromGguf(f));
-    return s;
-  }
-  return FromPreset(o);
 }
 
 // Reads --data (text or chat JSONL) with `tok` and splits off the validation share.
 Status LoadData(const TrainLmOptions& o, const Tokenizer& tok, train::TokenData* train_data,
                 train::TokenData* val_data) {
-  const bool chat = o.format == "chat" || (o.format == "auto" && o.data.ends_with(".jsonl"));
-  if (o.format != "auto" && o.format != "chat" && o.format != "text") {
-    return InvalidArgumentError("unknown --format '" + o.format + "'; use text, chat or auto");
-  }
-  ASSIGN_OR_RETURN(train::TokenData all, chat ? train::LoadChatData(o.data, tok, o.t.seq + 1)
-                                              : train::LoadTextData(o.data, tok));
-  return train::SplitData(std::move(all), o.val_fraction, o.t.seq, train_data, val_data);
-}
-
-// Steps, schedule, checkpoints and Ctrl-C from the flags.
-void SetSchedule(TrainLmOptions& o) {
-  o.t.steps = o.steps;
-  o.t.checkpoint_every = o.checkpoint_every;
-  o.t.schedule.total_steps = o.steps;
-  o.t.schedule.warmup_steps = o.warmup >= 0 ? o.warmup : std::min<int64_t>(100, o.steps / 10);
-  o.t.cancel = &InterruptFlag();
+  ASSIGN_OR_RETURN(bool chat, IsChatData(o, o.data));
+  return LoadSplitData(o, o.data, chat, tok, train_data, val_data);
 }
 
 // OUT.gguf -> OUT.lora.gguf (any other name: OUT.lora.gguf appended).
@@ -212,43 +150,12 @@ Status RunTrainLm(TrainLmOptions& o) {
   if (o.lora_alpha != 0.0f || !o.lora_out.empty() || o.lora_targets != kDefaultLoraTargets) {
     return InvalidArgumentError("--lora-alpha, --lora-targets and --lora-out need --lora-rank");
   }
-  ASSIGN_OR_RETURN(Start s, LoadStart(o));
+  ASSIGN_OR_RETURN(TrainStart s, LoadStart(o));
   ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, Tokenizer::Create(s.vocab));
   train::TokenData train_data, val_data;
   RETURN_IF_ERROR(LoadData(o, *tok, &train_data, &val_data));
-
-  train::ModelParams& p = s.params;
-  SetSchedule(o);
-  train::AdamW optimizer(p, o.t.adam);
-  if (s.checkpoint) {
-    optimizer.m() = std::move(s.checkpoint->m);
-    optimizer.v() = std::move(s.checkpoint->v);
-    optimizer.set_t(s.step);
-  }
-  std::fprintf(stderr, "train: %s, %lld parameters, %lld train / %lld validation tokens, batch %lld x %lld%s\n",
-               std::string(ArchName(p.config.arch)).c_str(), static_cast<long long>(p.NumParams()),
-               static_cast<long long>(train_data.tokens.size()), static_cast<long long>(val_data.tokens.size()),
-               static_cast<long long>(o.t.batch), static_cast<long long>(o.t.seq),
-               s.step ? (", resuming after step " + std::to_string(s.step)).c_str() : "");
   ThreadPool pool(o.n_threads);
-  const train::CheckpointMeta meta{0, o.t.seed, o.t.batch, o.t.seq};
-  auto save = [&](int64_t step) {
-    train::CheckpointMeta m = meta;
-    m.step = step;
-    return train::SaveCheckpoint(p, optimizer, m, s.vocab, "", o.checkpoint);
-  };
-  ASSIGN_OR_RETURN(train::TrainResult r, train::Train(p, optimizer, s.step, train_data, val_data, o.t, pool, save));
-  if (r.cancelled) {
-    return Status(StatusCode::kCancelled, "interrupted after step " + std::to_string(r.steps_done) +
-                                              "; checkpoint " + o.checkpoint + " (continue with --resume)");
-  }
-  RETURN_IF_ERROR(train::SaveModelGguf(p, s.vocab, "", o.out));
-  const double flops = 6.0 * static_cast<double>(p.NumParams()) * r.tokens_per_s;
-  std::printf("trained %lld steps in %.1f s: loss %.4f, val loss %.4f, %.0f tokens/s, %.2f GFLOP/s (6 x params x tokens/s)\n",
-              static_cast<long long>(r.steps_done - s.step), r.seconds, r.train_loss, r.val_loss, r.tokens_per_s,
-              flops / 1e9);
-  std::printf("saved %s\n", o.out.c_str());
-  return Status::Ok();
+  return TrainAndSave(o, s, train_data, val_data, pool, "train").status();
 }
 
 CLI::App* TrainParent(CLI::App& app) {
@@ -262,39 +169,12 @@ void RegisterTrainLm(CLI::App& app) {
   CLI::App* cmd = TrainParent(app);
   cmd->require_subcommand(0, 1);  // `train` alone trains a language model; `train classify` a classifier
   auto o = std::make_shared<TrainLmOptions>();
-  cmd->add_option("--preset", o->preset, "Train from scratch with this shape: " + [] {
-    std::string s;
-    for (const std::string& n : PresetNames()) s += (s.empty() ? "" : ", ") + n;
-    return s;
-  }());
-  cmd->add_option("--arch", o->arch, "Architecture for --preset: llama or qwen2")->capture_default_str();
-  cmd->add_option("-m,--model", o->base, "Fine-tune this GGUF model (all weights, F32 master copy)");
-  cmd->add_option("--vocab", o->vocab_gguf, "For --preset: use this GGUF file's vocab (else one is learned from --data)");
+  AddTrainRunFlags(cmd, o.get(),
+                   {.model = "Fine-tune this GGUF model (all weights, F32 master copy; with --lora-rank, adapters)",
+                    .data = "Training data: plain text, or JSONL chat pairs (.jsonl)",
+                    .out = "Trained model to write (GGUF, F32)",
+                    .vocab = "For --preset: use this GGUF file's vocab (else one is learned from --data)"});
   cmd->add_option("--vocab-size", o->vocab_size, "For --preset: size of the learned vocab")->capture_default_str();
-  cmd->add_option("--n-layer", o->n_layer, "For --preset: override the layer count");
-  cmd->add_option("--n-embd", o->n_embd, "For --preset: override the embedding width");
-  cmd->add_option("--n-head", o->n_head, "For --preset: override the head count (and KV heads)");
-  cmd->add_option("--n-head-kv", o->n_head_kv, "For --preset: override the KV head count");
-  cmd->add_option("--n-ff", o->n_ff, "For --preset: override the feed-forward width");
-  cmd->add_option("--data", o->data, "Training data: plain text, or JSONL chat pairs (.jsonl)");
-  cmd->add_option("--format", o->format, "Data format: auto (by extension), text, chat")->capture_default_str();
-  cmd->add_option("--out", o->out, "Trained model to write (GGUF, F32)");
-  cmd->add_option("--steps", o->steps, "Optimizer steps");
-  cmd->add_option("--batch", o->t.batch, "Sequences per micro-batch")->capture_default_str();
-  cmd->add_option("-c,--ctx", o->t.seq, "Tokens per sequence")->capture_default_str();
-  cmd->add_option("--accum", o->t.grad_accum, "Micro-batches per step (gradient accumulation)")->capture_default_str();
-  cmd->add_option("--lr", o->t.schedule.lr, "Peak learning rate")->capture_default_str();
-  cmd->add_option("--min-lr-ratio", o->t.schedule.min_lr_ratio, "Final lr / peak lr (cosine)")->capture_default_str();
-  cmd->add_option("--warmup", o->warmup, "Warm-up steps (default: min(100, steps / 10))");
-  cmd->add_option("--weight-decay", o->t.adam.weight_decay, "AdamW weight decay (matrices)")->capture_default_str();
-  cmd->add_option("--clip", o->t.adam.grad_clip, "Clip the gradient norm (0: off)")->capture_default_str();
-  cmd->add_option("--seed", o->t.seed, "Seed for init and batch order")->capture_default_str();
-  cmd->add_option("--eval-every", o->t.eval_every, "Evaluate held-out loss every N steps")->capture_default_str();
-  cmd->add_option("--eval-batches", o->t.eval_batches, "Validation batches per evaluation")->capture_default_str();
-  cmd->add_option("--val-fraction", o->val_fraction, "Share of the data held out")->capture_default_str();
-  cmd->add_option("--checkpoint", o->checkpoint, "Checkpoint file (default OUT.ckpt)");
-  cmd->add_option("--checkpoint-every", o->checkpoint_every, "Write the checkpoint every N steps (and on Ctrl-C)");
-  cmd->add_flag("--resume", o->resume, "Continue from the checkpoint");
   cmd->add_option("--lora-rank", o->lora_rank,
                   "LoRA: train rank-R adapters on the frozen -m model instead of all weights; writes the merged "
                   "model to --out and the adapter (llama.cpp format, for run --lora) to --lora-out");
@@ -304,8 +184,6 @@ void RegisterTrainLm(CLI::App& app) {
                   "ffn_down")
       ->capture_default_str();
   cmd->add_option("--lora-out", o->lora_out, "LoRA adapter GGUF to write (default: OUT.lora.gguf for --out OUT.gguf)");
-  cmd->add_flag("--no-progress", [o](int64_t) { o->t.progress = false; }, "No progress line");
-  cmd->add_option("-t,--threads", o->n_threads, "Threads (0: all)");
   cmd->callback([cmd, o] {
     if (!cmd->get_subcommands().empty()) return;  // a subcommand (train classify) ran
     Finish(RunTrainLm(*o));
