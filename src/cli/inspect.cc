@@ -16,12 +16,6 @@ struct InspectOptions {
   size_t max_items = 8;
 };
 
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 nlohmann::json ValueToJson(const gguf::Value& v, size_t max_items) {
   if (auto* s = v.AsString()) return *s;
   if (auto* a = v.AsArray()) {
@@ -73,7 +67,7 @@ void PrintText(const gguf::File& file, size_t max_items) {
   int64_t n_params = 0;
   for (const gguf::TensorInfo& t : file.tensors()) {
     std::printf("  %-40s %-6s %-24s %14llu\n", t.name.c_str(), std::string(DTypeName(t.dtype)).c_str(),
-                ShapeString(t.shape).c_str(), static_cast<unsigned long long>(t.n_bytes));
+                gguf::ShapeString(t.shape).c_str(), static_cast<unsigned long long>(t.n_bytes));
     total += t.n_bytes;
     n_params += t.n_elements();
   }

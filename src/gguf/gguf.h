@@ -98,6 +98,9 @@ struct TensorInfo {
   std::span<const uint8_t> bytes() const { return {data, n_bytes}; }
 };
 
+// "[a, b, ...]": a shape as error messages and `flotilla inspect` print it.
+std::string ShapeString(const std::vector<int64_t>& shape);
+
 // A parsed GGUF file. Movable; pointers into it stay valid across moves.
 class File {
  public:

@@ -403,6 +403,12 @@ Status PlaceTensors(const Cursor& c, uint64_t data_offset, std::span<const uint8
 
 }  // namespace
 
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
 int64_t TensorInfo::n_elements() const {
   int64_t n = 1;
   for (int64_t d : shape) {

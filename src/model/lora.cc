@@ -8,12 +8,6 @@
 namespace flotilla {
 namespace {
 
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 // A base matrix an adapter names: "blk.<layer>.<module>.weight".
 struct BaseName {
   int layer = -1;
@@ -73,8 +67,8 @@ StatusOr<std::map<std::string, AdapterPair>> PairTensors(const gguf::File& f, co
     const int64_t r = p.a->shape.size() == 2 ? p.a->shape[1] : 0;
     if (p.a->shape.size() != 2 || p.b->shape.size() != 2 || p.a->shape[0] != in || p.b->shape[1] != out ||
         p.b->shape[0] != r || r <= 0) {
-      return InvalidArgumentError("adapter tensors for " + name + " have shapes " + ShapeString(p.a->shape) + " and " +
-                                  ShapeString(p.b->shape) + "; the base matrix " + ShapeString({in, out}) +
+      return InvalidArgumentError("adapter tensors for " + name + " have shapes " + gguf::ShapeString(p.a->shape) + " and " +
+                                  gguf::ShapeString(p.b->shape) + "; the base matrix " + gguf::ShapeString({in, out}) +
                                   " needs [" + std::to_string(in) + ", r] and [r, " + std::to_string(out) + "]");
     }
   }

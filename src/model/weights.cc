@@ -7,19 +7,13 @@
 namespace flotilla {
 namespace {
 
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 // A view of tensor `name` whose ggml shape must be exactly `shape`.
 StatusOr<TensorView> View(const gguf::File& file, const std::string& name, std::vector<int64_t> shape) {
   const gguf::TensorInfo* t = file.FindTensor(name);
   if (!t) return InvalidArgumentError("model has no tensor " + name);
   if (t->shape != shape) {
-    return InvalidArgumentError("tensor " + name + " has shape " + ShapeString(t->shape) + ", expected " +
-                                ShapeString(shape));
+    return InvalidArgumentError("tensor " + name + " has shape " + gguf::ShapeString(t->shape) + ", expected " +
+                                gguf::ShapeString(shape));
   }
   if (GetTraits(t->dtype).dequantize_row == nullptr) {
     return UnimplementedError("tensor " + name + " has dtype " + std::string(DTypeName(t->dtype)) +
