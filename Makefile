@@ -34,7 +34,7 @@ test-asan: deps
 fuzz: deps
 	@CC=clang CXX=clang++ cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLOTILLA_FUZZ=ON \
 	  -DFLOTILLA_BENCH=OFF -DFLOTILLA_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
-	@cmake --build $(BUILD_FUZZ) -j $(JOBS)
+	@cmake --build $(BUILD_FUZZ) -j $(JOBS) --target fuzz_targets
 	cd $(BUILD_FUZZ) && ctest --output-on-failure -L fuzz
 
 bench: build

@@ -17,10 +17,11 @@ ModelConfig Shape(int32_t n_vocab, int32_t n_ctx, int32_t n_embd, int32_t n_laye
   return c;
 }
 
-// Published shapes: llama2.c's stories260K and stories15M, SmolLM2-135M, Qwen2.5-0.5B, Llama 3.2 1B.
+// Published shapes: llama2.c's stories260K, stories15M and stories110M, SmolLM2-135M, Qwen2.5-0.5B, Llama 3.2 1B.
 const Preset kPresets[] = {
     {"stories260k", Shape(512, 512, 64, 5, 172, 8, 4, 1e-5f, 10000.0f, false)},
     {"stories15m", Shape(32000, 256, 288, 6, 768, 6, 6, 1e-5f, 10000.0f, false)},
+    {"stories110m", Shape(32000, 1024, 768, 12, 2048, 12, 12, 1e-5f, 10000.0f, false)},
     {"smollm2-135m", Shape(49152, 8192, 576, 30, 1536, 9, 3, 1e-5f, 100000.0f, true)},
     {"qwen2.5-0.5b", Shape(151936, 32768, 896, 24, 4864, 14, 2, 1e-6f, 1000000.0f, true)},
     {"llama3.2-1b", Shape(128256, 131072, 2048, 16, 8192, 32, 8, 1e-5f, 500000.0f, true)},
