@@ -6,6 +6,7 @@
 #include <benchmark/benchmark.h>
 
 #include "kernels/matmul.h"
+#include "kernels/repack.h"
 #include "tensor/traits.h"
 
 namespace flotilla {
@@ -30,12 +31,22 @@ Weights MakeWeights(DType dtype, int64_t n_in, int64_t n_out) {
   return w;
 }
 
-// Args: dtype, n_in, n_out, n_tokens, simd (1) or ref (0).
+// Args: dtype, n_in, n_out, n_tokens, kernel: 0 the reference, 1 SIMD on the file layout, 2 SIMD on
+// the 16-row interleaved copy (kernels/repack.h).
 void BM_MatMul(benchmark::State& state) {
   const DType dtype = static_cast<DType>(state.range(0));
   const int64_t n_in = state.range(1), n_out = state.range(2), n_tokens = state.range(3);
-  const bool simd = state.range(4) != 0;
+  const bool simd = state.range(4) != 0, interleaved = state.range(4) == 2;
   Weights w = MakeWeights(dtype, n_in, n_out);
+  std::vector<uint8_t> rows16(InterleavedBytes(w.w));
+  if (interleaved) {
+    if (rows16.empty() || !InterleavedKernelsAvailable()) {
+      state.SkipWithError("no interleaved kernel for this dtype on this CPU");
+      return;
+    }
+    InterleaveRows(w.w, rows16.data());
+    w.w.rows16 = rows16.data();
+  }
   std::vector<float> x(n_in * n_tokens, 0.5f), y(n_out * n_tokens);
   for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 17) * 0.1f - 0.8f;
   ThreadPool pool(1);
@@ -51,7 +62,8 @@ void BM_MatMul(benchmark::State& state) {
   }
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.bytes.size()));
   state.SetItemsProcessed(state.iterations() * 2 * n_in * n_out * n_tokens);
-  state.SetLabel(std::string(DTypeName(dtype)) + (simd ? std::string(" ") + MatMulSimdTargetName() : " ref"));
+  state.SetLabel(std::string(DTypeName(dtype)) + (simd ? std::string(" ") + MatMulSimdTargetName() : " ref") +
+                 (interleaved ? " interleaved" : ""));
 }
 
 void Args(benchmark::internal::Benchmark* b) {
@@ -59,6 +71,7 @@ void Args(benchmark::internal::Benchmark* b) {
     const int64_t n_in = (t == DType::kQ4_K || t == DType::kQ6_K) ? 768 : 576;
     for (int64_t tokens : {1, 128}) {
       b->Args({static_cast<int64_t>(t), n_in, 1536, tokens, 1});
+      if (t == DType::kQ8_0 || t == DType::kQ4_0) b->Args({static_cast<int64_t>(t), n_in, 1536, tokens, 2});
     }
     b->Args({static_cast<int64_t>(t), n_in, 1536, 1, 0});
   }

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "flotilla/check.h"
+#include "kernels/repack.h"
 #include "tensor/fp16.h"
 #include "tensor/quant.h"
 #include "tensor/traits.h"
@@ -63,6 +64,7 @@ void GrowPacked(int64_t n_tokens, int64_t n_in, PackedActs* out) {
       CHECK(n_in % kQK8_0 == 0);
       if (out->q.size() < n) out->q.resize(n);
       if (out->d.size() < n / kQK8_0) out->d.resize(n / kQK8_0);
+      if (out->xsum.size() < n / kQK8_0) out->xsum.resize(n / kQK8_0);
       return;
     case DType::kQ8_K:
       CHECK(n_in % kQK_K == 0);
@@ -96,6 +98,9 @@ void PackTokens(const float* x, int64_t t0, int64_t t1, int64_t n_in, PackedActs
           for (int64_t b = 0; b < cnt; ++b) {
             std::memcpy(&out->q[t * n_in + (b0 + b) * kQK8_0], blocks[b].qs, kQK8_0);
             out->d[t * nb + b0 + b] = FP16ToFP32(blocks[b].d);
+            int32_t sum = 0;
+            for (int8_t v : blocks[b].qs) sum += v;
+            out->xsum[t * nb + b0 + b] = sum;
           }
         }
       }
@@ -132,20 +137,23 @@ void MatMulRows(const TensorView& w, const PackedActs& acts, float* y, int64_t r
 }
 
 void MatMulPacked(ThreadPool& pool, std::span<const MatMulOut> outs, const PackedActs& acts) {
-  // Rows of all products form one index space, cut into chunks so that threads get equal work
-  // even when the products differ in size (Q is larger than K and V).
+  // Rows of all products form one index space of 16-row units (the groups of an interleaved copy,
+  // which a split must not cut), cut into chunks so that threads get equal work even when the
+  // products differ in size (Q is larger than K and V).
+  const auto units = [](const MatMulOut& o) { return (o.w->n_rows() + kInterleaveRows - 1) / kInterleaveRows; };
   int64_t total = 0;
   for (const MatMulOut& o : outs) {
     CHECK(VecDotType(o.w->dtype) == acts.dot_type && o.w->row_len() == acts.n_in);
-    total += o.w->n_rows();
+    total += units(o);
   }
   pool.ParallelFor(total, [&](int64_t begin, int64_t end) {
     int64_t base = 0;
     for (const MatMulOut& o : outs) {
-      const int64_t rows = o.w->n_rows();
-      const int64_t b = std::max(begin - base, int64_t{0}), e = std::min(end - base, rows);
-      if (b < e) MatMulRowsSimd(*o.w, acts, o.y, b, e);
-      base += rows;
+      const int64_t b = std::max(begin - base, int64_t{0}), e = std::min(end - base, units(o));
+      if (b < e) {
+        MatMulRowsSimd(*o.w, acts, o.y, b * kInterleaveRows, std::min(e * kInterleaveRows, o.w->n_rows()));
+      }
+      base += units(o);
     }
   });
 }

@@ -40,6 +40,8 @@ struct PackedActs {
   // Q8_0: quants [n_tokens, n_in]; block scales d per block of 32: [n_tokens, n_in / 32].
   std::vector<int8_t> q;
   std::vector<float> d;
+  // Q8_0: sum of the 32 quants of each block: [n_tokens, n_in / 32] (the offset of unsigned weights).
+  std::vector<int32_t> xsum;
   // Q8_K: [n_tokens, n_in / 256] blocks as QuantizeRowQ8_K_ref writes them.
   std::vector<BlockQ8_K> k;
 };

@@ -18,6 +18,7 @@
 
 #include "flotilla/check.h"
 #include "kernels/matmul.h"
+#include "kernels/repack.h"
 #include "tensor/fp16.h"
 #include "tensor/quant_blocks.h"
 
@@ -50,6 +51,7 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 constexpr int kTokenTile = 4;   // tokens sharing one decoded weight row
 constexpr int64_t kRowBlock = 16;  // rows kept hot in L1 while token tiles stream past
+constexpr int kGroupTokenTile = 8;  // tokens sharing one decoded interleaved block
 
 // ---- Float weights.
 
@@ -340,6 +342,85 @@ __attribute__((noinline)) void Q6KDotsVnni(const uint8_t* wrow, const PackedActs
   for (int t = 0; t < T; ++t) out[t] = HsumPs(acc[t]);
 }
 
+// ---- Interleaved 16-row groups (kernels/repack.h), 512-bit: lane r of every vector is row r.
+
+// y[t * ys + r] = dot(row r of the group, x_{t0 + t}) for r < 16, t < T. Per block and token the
+// integer sums start at -offset * sum(x) (weights are stored unsigned: w + 128 for Q8_0, the raw
+// nibble q = w + 8 for Q4_0), so they equal the reference's sum(w * x) exactly.
+template <int T, bool kQ4>
+__attribute__((noinline)) void GroupDotsVnni(const uint8_t* group, const PackedActs& a, int64_t t0, float* y,
+                                             int64_t ys) {
+  const int64_t n = a.n_in, nb = n / 32;
+  constexpr int32_t kOffset = kQ4 ? 8 : 128;
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  const int8_t* xq = &a.q[t0 * n];
+  const float* xd = &a.d[t0 * nb];
+  const int32_t* xs = &a.xsum[t0 * nb];
+  for (int64_t b = 0; b < nb; ++b) {
+    __m512i w[8];  // w[j]: weights 4j .. 4j+3 of the block, 16 rows
+    __m512 dw;
+    if constexpr (kQ4) {
+      const auto* blk = reinterpret_cast<const BlockQ4_0x16*>(group) + b;
+      dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->d)));
+      for (int j = 0; j < 4; ++j) {
+        const __m512i v = _mm512_loadu_si512(blk->q[j]);
+        w[j] = _mm512_and_si512(v, m4);
+        w[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+      }
+    } else {
+      const auto* blk = reinterpret_cast<const BlockQ8_0x16*>(group) + b;
+      dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->d)));
+      for (int j = 0; j < 8; ++j) w[j] = _mm512_loadu_si512(blk->q[j]);
+    }
+    for (int t = 0; t < T; ++t) {
+      const int8_t* xb = xq + t * n + b * 32;
+      __m512i s0 = _mm512_set1_epi32(-kOffset * xs[t * nb + b]), s1 = _mm512_setzero_si512();
+      for (int j = 0; j < 8; j += 2) {
+        int32_t x0, x1;
+        std::memcpy(&x0, xb + 4 * j, 4);
+        std::memcpy(&x1, xb + 4 * j + 4, 4);
+        s0 = _mm512_dpbusd_epi32(s0, w[j], _mm512_set1_epi32(x0));
+        s1 = _mm512_dpbusd_epi32(s1, w[j + 1], _mm512_set1_epi32(x1));
+      }
+      const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(xd[t * nb + b]));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm512_storeu_ps(y + t * ys, acc[t]);
+}
+
+template <int T>
+HWY_INLINE void GroupDots(DType type, const uint8_t* group, const PackedActs& a, int64_t t0, float* y, int64_t ys) {
+  if (type == DType::kQ4_0) return GroupDotsVnni<T, true>(group, a, t0, y, ys);
+  return GroupDotsVnni<T, false>(group, a, t0, y, ys);
+}
+
+// Groups [g0, g1) of w.rows16, all tokens.
+void MatMulGroups(const TensorView& w, const PackedActs& a, float* y, int64_t g0, int64_t g1) {
+  const int64_t n_out = w.n_rows(), nt = a.n_tokens;
+  const size_t group_bytes = InterleavedBytes(w) / static_cast<size_t>(n_out / kInterleaveRows);
+  for (int64_t g = g0; g < g1; ++g) {
+    const uint8_t* group = w.rows16 + static_cast<size_t>(g) * group_bytes;
+    float* yg = y + g * kInterleaveRows;
+    int64_t t = 0;
+    for (; t + kGroupTokenTile <= nt; t += kGroupTokenTile) {
+      GroupDots<kGroupTokenTile>(w.dtype, group, a, t, yg + t * n_out, n_out);
+    }
+    switch (nt - t) {
+      case 1: GroupDots<1>(w.dtype, group, a, t, yg + t * n_out, n_out); break;
+      case 2: GroupDots<2>(w.dtype, group, a, t, yg + t * n_out, n_out); break;
+      case 3: GroupDots<3>(w.dtype, group, a, t, yg + t * n_out, n_out); break;
+      case 4: GroupDots<4>(w.dtype, group, a, t, yg + t * n_out, n_out); break;
+      case 5: GroupDots<5>(w.dtype, group, a, t, yg + t * n_out, n_out); break;
+      case 6: GroupDots<6>(w.dtype, group, a, t, yg + t * n_out, n_out); break;
+      case 7: GroupDots<7>(w.dtype, group, a, t, yg + t * n_out, n_out); break;
+      default: break;
+    }
+  }
+}
+
 #pragma GCC pop_options
 #endif  // HWY_TARGET == HWY_AVX3_DL
 
@@ -371,8 +452,8 @@ HWY_INLINE void RowDots(DType type, const uint8_t* wrow, const PackedActs& a, in
   }
 }
 
-// y[t, r] for r in [r0, r1), all tokens; y: [n_tokens, n_out].
-void MatMulRowsImpl(const TensorView& w, const PackedActs& a, float* y, int64_t r0, int64_t r1) {
+// y[t, r] for r in [r0, r1), all tokens, from the file layout; y: [n_tokens, n_out].
+void RowByRow(const TensorView& w, const PackedActs& a, float* y, int64_t r0, int64_t r1) {
   const int64_t n_out = w.n_rows(), nt = a.n_tokens;
   float out[kTokenTile];
   for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
@@ -395,7 +476,26 @@ void MatMulRowsImpl(const TensorView& w, const PackedActs& a, float* y, int64_t 
   }
 }
 
+// y[t, r] for r in [r0, r1), all tokens; y: [n_tokens, n_out]. Whole 16-row groups come from the
+// interleaved copy where this target has kernels for it.
+void MatMulRowsImpl(const TensorView& w, const PackedActs& a, float* y, int64_t r0, int64_t r1) {
+#if HWY_TARGET == HWY_AVX3_DL
+  if (w.rows16 != nullptr) {
+    const int64_t g0 = (r0 + kInterleaveRows - 1) / kInterleaveRows, g1 = r1 / kInterleaveRows;
+    if (g0 < g1) {
+      RowByRow(w, a, y, r0, g0 * kInterleaveRows);
+      MatMulGroups(w, a, y, g0, g1);
+      RowByRow(w, a, y, g1 * kInterleaveRows, r1);
+      return;
+    }
+  }
+#endif
+  RowByRow(w, a, y, r0, r1);
+}
+
 int64_t SimdTarget() { return HWY_TARGET; }
+
+bool UsesRows16() { return HWY_TARGET == HWY_AVX3_DL; }
 
 }  // namespace HWY_NAMESPACE
 }  // namespace flotilla
@@ -406,6 +506,9 @@ namespace flotilla {
 
 HWY_EXPORT(MatMulRowsImpl);
 HWY_EXPORT(SimdTarget);
+HWY_EXPORT(UsesRows16);
+
+bool InterleavedKernelsAvailable() { return HWY_DYNAMIC_DISPATCH(UsesRows16)(); }
 
 const char* MatMulSimdTargetName() { return hwy::TargetName(HWY_DYNAMIC_DISPATCH(SimdTarget)()); }
 

@@ -9,6 +9,7 @@
 #include <hwy/targets.h>
 
 #include "kernels/matmul.h"
+#include "kernels/repack.h"
 #include "tensor/traits.h"
 
 namespace flotilla {
@@ -103,6 +104,60 @@ INSTANTIATE_TEST_SUITE_P(Dtypes, MatMulSimd,
                          ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
                                            DType::kQ4_K, DType::kQ6_K),
                          [](const auto& info) { return std::string(DTypeName(info.param)); });
+
+// Weights with an interleaved copy (kernels/repack.h): whole 16-row groups come from the copy where the
+// target has kernels for it, partial groups and other targets from the file layout; splits that cut
+// a group in the middle must still be right.
+class MatMulInterleaved : public ::testing::TestWithParam<DType> {};
+
+TEST_P(MatMulInterleaved, MatchesReferenceOnEveryTarget) {
+  const DType dtype = GetParam();
+  const Shape shapes[] = {{32, 16, 1}, {64, 48, 8}, {96, 37, 13}, {32 * 24, 64, 3}, {160, 35, 17}};
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    for (size_t si = 0; si < std::size(shapes); ++si) {
+      const Shape& s = shapes[si];
+      Problem p = MakeProblem(dtype, s, 99 + static_cast<uint32_t>(si));
+      const size_t bytes = InterleavedBytes(p.w);
+      ASSERT_EQ(bytes, static_cast<size_t>(s.n_out / 16 * s.n_in / 32) * (dtype == DType::kQ8_0 ? 544 : 288));
+      std::vector<uint8_t> rows16(bytes);
+      InterleaveRows(p.w, rows16.data());
+      p.w.rows16 = rows16.data();
+      PackedActs acts;
+      PackActivations(dtype, p.x.data(), s.n_tokens, s.n_in, &acts);
+      std::vector<float> y(p.y_ref.size(), NAN);
+      MatMulRows(p.w, acts, y.data(), 0, s.n_out);
+      ExpectClose(p, y, hwy::TargetName(target));
+      std::vector<float> y_split(y.size(), NAN);  // a split inside the first and the last group
+      const int64_t cut1 = 5, cut2 = s.n_out - 3;
+      MatMulRows(p.w, acts, y_split.data(), 0, cut1);
+      MatMulRows(p.w, acts, y_split.data(), cut1, cut2);
+      MatMulRows(p.w, acts, y_split.data(), cut2, s.n_out);
+      ExpectClose(p, y_split, "split rows");
+      ThreadPool pool(3);
+      std::vector<float> y1(y.size(), NAN), y2(y.size(), NAN);
+      const MatMulOut outs[2] = {{&p.w, y1.data()}, {&p.w, y2.data()}};
+      MatMulPacked(pool, outs, acts);
+      ExpectClose(p, y1, "MatMulPacked first");
+      ExpectClose(p, y2, "MatMulPacked second");
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, MatMulInterleaved, ::testing::Values(DType::kQ8_0, DType::kQ4_0),
+                         [](const auto& info) { return std::string(DTypeName(info.param)); });
+
+TEST(Interleave, OtherTypesHaveNoInterleavedLayout) {
+  TensorView w;
+  w.dtype = DType::kF16;
+  w.ne[0] = 64;
+  w.ne[1] = 32;
+  EXPECT_EQ(InterleavedBytes(w), 0u);
+  w.dtype = DType::kQ8_0;
+  w.ne[1] = 15;  // no full group
+  EXPECT_EQ(InterleavedBytes(w), 0u);
+}
 
 TEST(MatMul, FallsBackToReferenceForOtherTypes) {
   Problem p = MakeProblem(DType::kQ5_K, {256, 5, 3}, 7);

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "kernels/repack.h"
 #include "tensor/traits.h"
 
 namespace flotilla {
@@ -75,6 +76,28 @@ StatusOr<ModelWeights> LoadWeights(const gguf::File& file, const ModelConfig& c)
     ASSIGN_OR_RETURN(w.rope_freqs, Vector(file, "rope_freqs.weight", n_rot / 2));
   }
   return w;
+}
+
+void InterleaveWeights(ModelWeights& w, std::vector<uint8_t>& storage) {
+  if (!InterleavedKernelsAvailable()) return;
+  std::vector<TensorView*> views;
+  for (LayerWeights& l : w.layers) {
+    for (TensorView* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) views.push_back(v);
+  }
+  views.push_back(&w.output);
+  constexpr size_t kAlign = 64;  // whole cache lines, aligned vector loads
+  size_t total = kAlign;
+  for (const TensorView* v : views) total += (InterleavedBytes(*v) + kAlign - 1) / kAlign * kAlign;
+  if (total == kAlign) return;
+  storage.assign(total, 0);
+  uint8_t* p = storage.data() + (kAlign - reinterpret_cast<uintptr_t>(storage.data()) % kAlign) % kAlign;
+  for (TensorView* v : views) {
+    const size_t bytes = InterleavedBytes(*v);
+    if (bytes == 0) continue;
+    InterleaveRows(*v, p);
+    v->rows16 = p;
+    p += (bytes + kAlign - 1) / kAlign * kAlign;
+  }
 }
 
 }  // namespace flotilla

@@ -32,4 +32,9 @@ struct ModelWeights {
 // flotilla cannot compute with.
 StatusOr<ModelWeights> LoadWeights(const gguf::File& file, const ModelConfig& config);
 
+// Gives every matrix of `w` that has an interleaved layout (kernels/repack.h) its interleaved copy
+// (TensorView::rows16), stored in `storage`, when this CPU's kernels read it; otherwise does nothing.
+// `storage` must outlive the views.
+void InterleaveWeights(ModelWeights& w, std::vector<uint8_t>& storage);
+
 }  // namespace flotilla

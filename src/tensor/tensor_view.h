@@ -12,6 +12,9 @@ struct TensorView {
   DType dtype = DType::kF32;
   int64_t ne[4] = {1, 1, 1, 1};
   const uint8_t* data = nullptr;
+  // Optional: the same weights with rows interleaved in groups of 16 for the matmul kernels
+  // (kernels/repack.h), owned by whoever set it (the Model); null when there is no such copy.
+  const uint8_t* rows16 = nullptr;
 
   int64_t row_len() const { return ne[0]; }
   int64_t n_rows() const { return ne[1] * ne[2] * ne[3]; }

@@ -1,0 +1,50 @@
+// Weights interleaved in groups of 16 rows for the AVX-512 VNNI matmul kernels.
+//
+// In the file layout a block holds 32 weights of one row, so an integer dot product leaves 8 partial
+// sums of ONE row in a vector and every block costs a horizontal reduction. Interleaved, one 512-bit
+// vector holds 4 consecutive weights of each of 16 rows: vpdpbusd against 4 activations broadcast to
+// all lanes adds to 16 rows' sums at once (lane r = row r), the per-block scales of the 16 rows form
+// one vector, and results store straight into y. llama.cpp repacks Q4_0 for the same reason.
+//
+// Layout of a tensor with n_in = 32 * nb: group g (rows 16g .. 16g+15) is nb consecutive blocks,
+// group g starting at byte g * nb * sizeof(block):
+//   Q8_0: Q8_0x16 { uint16_t d[16]; uint8_t q[8][16][4]; }   q[j][r][i] = w_r[32b + 4j + i] + 128
+//   Q4_0: Q4_0x16 { uint16_t d[16]; uint8_t q[4][16][4]; }   q[j][r][i] = qs_r[4j + i]
+// d[r] is row r's fp16 block scale. Q8_0 weights are stored offset to unsigned (vpdpbusd multiplies
+// unsigned by signed bytes); Q4_0 keeps the file's nibble bytes (low nibble = element 4j + i, high
+// nibble = element 16 + 4j + i, both unsigned 0..15 with the -8 left to the kernel). Rows past the
+// last full group exist only in the original layout.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "tensor/tensor_view.h"
+
+namespace flotilla {
+
+constexpr int64_t kInterleaveRows = 16;
+
+struct BlockQ8_0x16 {
+  uint16_t d[16];
+  uint8_t q[8][16][4];
+};
+static_assert(sizeof(BlockQ8_0x16) == 32 + 512);
+
+struct BlockQ4_0x16 {
+  uint16_t d[16];
+  uint8_t q[4][16][4];
+};
+static_assert(sizeof(BlockQ4_0x16) == 32 + 256);
+
+// Bytes of w's interleaved copy: 0 when w's dtype has no interleaved layout or w has fewer than 16 rows.
+size_t InterleavedBytes(const TensorView& w);
+
+// Writes the interleaved copy of w's full 16-row groups to out (InterleavedBytes(w) bytes).
+void InterleaveRows(const TensorView& w, uint8_t* out);
+
+// True when the matmul kernels chosen for this CPU read interleaved weights (TensorView::rows16);
+// elsewhere a copy would only cost memory.
+bool InterleavedKernelsAvailable();
+
+}  // namespace flotilla
