@@ -71,7 +71,7 @@ void Args(benchmark::internal::Benchmark* b) {
     const int64_t n_in = (t == DType::kQ4_K || t == DType::kQ6_K) ? 768 : 576;
     for (int64_t tokens : {1, 128}) {
       b->Args({static_cast<int64_t>(t), n_in, 1536, tokens, 1});
-      if (t == DType::kQ8_0 || t == DType::kQ4_0) b->Args({static_cast<int64_t>(t), n_in, 1536, tokens, 2});
+      if (InterleavedGroupBytes(t, n_in) > 0) b->Args({static_cast<int64_t>(t), n_in, 1536, tokens, 2});
     }
     b->Args({static_cast<int64_t>(t), n_in, 1536, 1, 0});
   }

@@ -391,16 +391,65 @@ __attribute__((noinline)) void GroupDotsVnni(const uint8_t* group, const PackedA
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(y + t * ys, acc[t]);
 }
 
+// Element k of the 16 rows of an interleaved float group (w[k][16] of kType) as f32.
+template <DType kType>
+HWY_INLINE __m512 LoadGroupColumn(const uint8_t* group, int64_t k) {
+  if constexpr (kType == DType::kF32) {
+    return _mm512_loadu_ps(reinterpret_cast<const float*>(group) + k * 16);
+  } else {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + k * 32));
+    if constexpr (kType == DType::kF16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));  // BF16: the high half of f32
+  }
+}
+
+// y[t * ys + r] = dot(row r of the group, x_{t0 + t}) for r < 16, t < T, float weights: one FMA per
+// element and token for 16 rows, x broadcast. P partial sums per token (even and odd k) add FMA chains
+// for small T; P does not depend on T, so a token's result is the same in every tile size (batched
+// sequences equal sequences run alone).
+template <int T, DType kType>
+__attribute__((noinline)) void GroupDotsFloat(const uint8_t* group, const PackedActs& a, int64_t t0, float* y,
+                                              int64_t ys) {
+  constexpr int P = 2;
+  const int64_t n = a.n_in;
+  const float* x = &a.f[t0 * n];
+  __m512 acc[T][P];
+  for (int t = 0; t < T; ++t) {
+    for (int p = 0; p < P; ++p) acc[t][p] = _mm512_setzero_ps();
+  }
+  int64_t k = 0;
+  for (; k + P <= n; k += P) {
+    for (int p = 0; p < P; ++p) {
+      const __m512 w = LoadGroupColumn<kType>(group, k + p);
+      for (int t = 0; t < T; ++t) acc[t][p] = _mm512_fmadd_ps(w, _mm512_set1_ps(x[t * n + k + p]), acc[t][p]);
+    }
+  }
+  for (; k < n; ++k) {
+    const __m512 w = LoadGroupColumn<kType>(group, k);
+    for (int t = 0; t < T; ++t) acc[t][0] = _mm512_fmadd_ps(w, _mm512_set1_ps(x[t * n + k]), acc[t][0]);
+  }
+  for (int t = 0; t < T; ++t) {
+    for (int p = 1; p < P; ++p) acc[t][0] = _mm512_add_ps(acc[t][0], acc[t][p]);
+    _mm512_storeu_ps(y + t * ys, acc[t][0]);
+  }
+}
+
 template <int T>
 HWY_INLINE void GroupDots(DType type, const uint8_t* group, const PackedActs& a, int64_t t0, float* y, int64_t ys) {
-  if (type == DType::kQ4_0) return GroupDotsVnni<T, true>(group, a, t0, y, ys);
-  return GroupDotsVnni<T, false>(group, a, t0, y, ys);
+  switch (type) {
+    case DType::kQ8_0: return GroupDotsVnni<T, false>(group, a, t0, y, ys);
+    case DType::kQ4_0: return GroupDotsVnni<T, true>(group, a, t0, y, ys);
+    case DType::kF32: return GroupDotsFloat<T, DType::kF32>(group, a, t0, y, ys);
+    case DType::kF16: return GroupDotsFloat<T, DType::kF16>(group, a, t0, y, ys);
+    case DType::kBF16: return GroupDotsFloat<T, DType::kBF16>(group, a, t0, y, ys);
+    default: CHECK(false);
+  }
 }
 
 // Groups [g0, g1) of w.rows16, all tokens.
 void MatMulGroups(const TensorView& w, const PackedActs& a, float* y, int64_t g0, int64_t g1) {
   const int64_t n_out = w.n_rows(), nt = a.n_tokens;
-  const size_t group_bytes = InterleavedBytes(w) / static_cast<size_t>(n_out / kInterleaveRows);
+  const size_t group_bytes = InterleavedGroupBytes(w.dtype, w.row_len());
   for (int64_t g = g0; g < g1; ++g) {
     const uint8_t* group = w.rows16 + static_cast<size_t>(g) * group_bytes;
     float* yg = y + g * kInterleaveRows;

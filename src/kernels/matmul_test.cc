@@ -112,14 +112,17 @@ class MatMulInterleaved : public ::testing::TestWithParam<DType> {};
 
 TEST_P(MatMulInterleaved, MatchesReferenceOnEveryTarget) {
   const DType dtype = GetParam();
-  const Shape shapes[] = {{32, 16, 1}, {64, 48, 8}, {96, 37, 13}, {32 * 24, 64, 3}, {160, 35, 17}};
+  const int64_t block = GetDTypeInfo(dtype).block_size;
+  std::vector<Shape> shapes = {{block, 16, 1}, {2 * block, 48, 8}, {3 * block, 37, 13}, {5 * block, 35, 17}};
+  if (block == 1) shapes.insert(shapes.end(), {{1, 16, 2}, {7, 32, 9}, {133, 19, 4}, {768, 64, 3}});
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
-    for (size_t si = 0; si < std::size(shapes); ++si) {
+    for (size_t si = 0; si < shapes.size(); ++si) {
       const Shape& s = shapes[si];
       Problem p = MakeProblem(dtype, s, 99 + static_cast<uint32_t>(si));
       const size_t bytes = InterleavedBytes(p.w);
-      ASSERT_EQ(bytes, static_cast<size_t>(s.n_out / 16 * s.n_in / 32) * (dtype == DType::kQ8_0 ? 544 : 288));
+      ASSERT_EQ(bytes, static_cast<size_t>(s.n_out / 16) * InterleavedGroupBytes(dtype, s.n_in));
+      ASSERT_GT(bytes, 0u);
       std::vector<uint8_t> rows16(bytes);
       InterleaveRows(p.w, rows16.data());
       p.w.rows16 = rows16.data();
@@ -145,16 +148,17 @@ TEST_P(MatMulInterleaved, MatchesReferenceOnEveryTarget) {
   hwy::SetSupportedTargetsForTest(0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Dtypes, MatMulInterleaved, ::testing::Values(DType::kQ8_0, DType::kQ4_0),
+INSTANTIATE_TEST_SUITE_P(Dtypes, MatMulInterleaved,
+                         ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0),
                          [](const auto& info) { return std::string(DTypeName(info.param)); });
 
 TEST(Interleave, OtherTypesHaveNoInterleavedLayout) {
   TensorView w;
-  w.dtype = DType::kF16;
-  w.ne[0] = 64;
+  w.dtype = DType::kQ5_K;
+  w.ne[0] = 256;
   w.ne[1] = 32;
   EXPECT_EQ(InterleavedBytes(w), 0u);
-  w.dtype = DType::kQ8_0;
+  w.dtype = DType::kF16;
   w.ne[1] = 15;  // no full group
   EXPECT_EQ(InterleavedBytes(w), 0u);
 }

@@ -10,6 +10,7 @@
 // group g starting at byte g * nb * sizeof(block):
 //   Q8_0: Q8_0x16 { uint16_t d[16]; uint8_t q[8][16][4]; }   q[j][r][i] = w_r[32b + 4j + i] + 128
 //   Q4_0: Q4_0x16 { uint16_t d[16]; uint8_t q[4][16][4]; }   q[j][r][i] = qs_r[4j + i]
+//   F32 / F16 / BF16: w[k][16], element k of the 16 rows side by side (the file's element type).
 // d[r] is row r's fp16 block scale. Q8_0 weights are stored offset to unsigned (vpdpbusd multiplies
 // unsigned by signed bytes); Q4_0 keeps the file's nibble bytes (low nibble = element 4j + i, high
 // nibble = element 16 + 4j + i, both unsigned 0..15 with the -8 left to the kernel). Rows past the
@@ -36,6 +37,9 @@ struct BlockQ4_0x16 {
   uint8_t q[4][16][4];
 };
 static_assert(sizeof(BlockQ4_0x16) == 32 + 256);
+
+// Bytes of one 16-row group of rows of row_len elements; 0 when dtype has no interleaved layout.
+size_t InterleavedGroupBytes(DType dtype, int64_t row_len);
 
 // Bytes of w's interleaved copy: 0 when w's dtype has no interleaved layout or w has fewer than 16 rows.
 size_t InterleavedBytes(const TensorView& w);
