@@ -1,6 +1,7 @@
 #include "kernels/ops.h"
 
 #include <cmath>
+#include <vector>
 
 namespace flotilla {
 
@@ -45,16 +46,24 @@ void AddInPlace(float* x, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
-void Rope(float* x, int32_t n_heads, int32_t head_dim, int64_t pos, const RopeParams& p) {
+void RopeAngles(int32_t head_dim, int64_t pos, const RopeParams& p, float* cs) {
   const int32_t n_rot = p.n_rot > 0 ? p.n_rot : head_dim;
   // theta_i = pos * base^(-2i/n_rot), computed by repeated multiplication as ggml does.
   const float theta_scale = std::pow(p.freq_base, -2.0f / static_cast<float>(n_rot));
+  float theta = static_cast<float>(pos);
+  for (int32_t i = 0; i < n_rot / 2; ++i, theta *= theta_scale) {
+    const float angle = p.freq_factors ? theta / p.freq_factors[i] : theta;
+    cs[2 * i] = std::cos(angle);
+    cs[2 * i + 1] = std::sin(angle);
+  }
+}
+
+void RopeWithAngles(float* x, int32_t n_heads, int32_t head_dim, const float* cs, const RopeParams& p) {
+  const int32_t n_rot = p.n_rot > 0 ? p.n_rot : head_dim;
   for (int32_t h = 0; h < n_heads; ++h) {
     float* v = x + static_cast<int64_t>(h) * head_dim;
-    float theta = static_cast<float>(pos);
-    for (int32_t i = 0; i < n_rot / 2; ++i, theta *= theta_scale) {
-      const float angle = p.freq_factors ? theta / p.freq_factors[i] : theta;
-      const float c = std::cos(angle), s = std::sin(angle);
+    for (int32_t i = 0; i < n_rot / 2; ++i) {
+      const float c = cs[2 * i], s = cs[2 * i + 1];
       const int32_t a = p.mode == RopeMode::kNorm ? 2 * i : i;
       const int32_t b = p.mode == RopeMode::kNorm ? 2 * i + 1 : i + n_rot / 2;
       const float x0 = v[a], x1 = v[b];
@@ -62,6 +71,13 @@ void Rope(float* x, int32_t n_heads, int32_t head_dim, int64_t pos, const RopePa
       v[b] = x0 * s + x1 * c;
     }
   }
+}
+
+void Rope(float* x, int32_t n_heads, int32_t head_dim, int64_t pos, const RopeParams& p) {
+  const int32_t n_rot = p.n_rot > 0 ? p.n_rot : head_dim;
+  std::vector<float> cs(static_cast<size_t>(n_rot));
+  RopeAngles(head_dim, pos, p, cs.data());
+  RopeWithAngles(x, n_heads, head_dim, cs.data(), p);
 }
 
 }  // namespace flotilla

@@ -1,5 +1,6 @@
-// Element-wise and row operations of the llama-family forward pass, scalar reference versions.
-// All vectors are contiguous float arrays; `n` counts elements.
+// Element-wise and row operations of the llama-family forward pass: scalar reference versions
+// (ops.cc) and dispatched SIMD versions for the inference hot path (ops_simd.cc). All vectors are
+// contiguous float arrays; `n` counts elements.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +35,30 @@ struct RopeParams {
 };
 
 // Rotates each of the n_heads heads of x ([n_heads, head_dim]) for position `pos`.
+// Equals RopeAngles followed by RopeWithAngles.
 void Rope(float* x, int32_t n_heads, int32_t head_dim, int64_t pos, const RopeParams& p);
+
+// The rotation of position `pos`, shared by every head (and by Q and K): cs[2i] = cos(angle_i),
+// cs[2i + 1] = sin(angle_i) for i < n_rot / 2 (n_rot = p.n_rot, or head_dim when 0). cs: [n_rot].
+void RopeAngles(int32_t head_dim, int64_t pos, const RopeParams& p, float* cs);
+// Rotates the n_heads heads of x ([n_heads, head_dim]) by the angles of RopeAngles.
+void RopeWithAngles(float* x, int32_t n_heads, int32_t head_dim, const float* cs, const RopeParams& p);
+
+// ---- SIMD versions (ops_simd.cc, dispatched). They equal the scalar ones above up to float
+// rounding: sums are reordered (RmsNorm and Softmax still accumulate in double) and exp is a
+// polynomial with 1 ulp of error.
+
+// If add is not null, x[i] += add[i] first (x is updated); then out = RmsNorm(x, weight).
+// out must not alias x or add.
+void AddRmsNormSimd(float* x, const float* add, const float* weight, int64_t n, float eps, float* out);
+
+// out[i] = silu(gate[i]) * up[i]; out may alias gate.
+void SwiGluSimd(const float* gate, const float* up, int64_t n, float* out);
+
+// In-place softmax over x[0..n).
+void SoftmaxSimd(float* x, int64_t n);
+
+// x[i] += y[i].
+void AddInPlaceSimd(float* x, const float* y, int64_t n);
 
 }  // namespace flotilla
