@@ -38,6 +38,9 @@ Context::Context(const Model& model, ThreadPool& pool, const ContextOptions& opt
   const size_t bytes = static_cast<size_t>(n_ctx_) * n_embd_kv_ * (options.kv_type == DType::kF16 ? 2 : 4);
   k_cache_.assign(c.n_layer, std::vector<uint8_t>(bytes));
   v_cache_.assign(c.n_layer, std::vector<uint8_t>(bytes));
+  // Scratch memory is allocated once per context (a prompt chunk is at most n_batch rows), not in the
+  // first forward pass.
+  ReserveForwardScratch(c, std::min(options.n_batch, n_ctx_), &scratch_);
 }
 
 void Context::Truncate(int32_t n) { n_past_ = std::clamp(n, 0, n_past_); }
@@ -87,17 +90,16 @@ StatusOr<std::span<const float>> Context::EvalChunked(std::span<const int32_t> t
   return std::span<const float>(logits_);
 }
 
-void Context::StoreKv(int layer, int32_t n, const float* k, const float* v) {
-  const size_t count = static_cast<size_t>(n) * n_embd_kv_;
-  const size_t offset = static_cast<size_t>(n_past_) * n_embd_kv_;
+void Context::StoreKvRow(int layer, int32_t pos, const float* k, const float* v) {
+  const size_t offset = static_cast<size_t>(pos) * n_embd_kv_;
   if (options_.kv_type == DType::kF32) {
-    std::memcpy(reinterpret_cast<float*>(k_cache_[layer].data()) + offset, k, count * sizeof(float));
-    std::memcpy(reinterpret_cast<float*>(v_cache_[layer].data()) + offset, v, count * sizeof(float));
+    std::memcpy(reinterpret_cast<float*>(k_cache_[layer].data()) + offset, k, n_embd_kv_ * sizeof(float));
+    std::memcpy(reinterpret_cast<float*>(v_cache_[layer].data()) + offset, v, n_embd_kv_ * sizeof(float));
     return;
   }
   uint16_t* kc = reinterpret_cast<uint16_t*>(k_cache_[layer].data()) + offset;
   uint16_t* vc = reinterpret_cast<uint16_t*>(v_cache_[layer].data()) + offset;
-  for (size_t i = 0; i < count; ++i) {
+  for (int64_t i = 0; i < n_embd_kv_; ++i) {
     kc[i] = FP32ToFP16(k[i]);
     vc[i] = FP32ToFP16(v[i]);
   }

@@ -30,12 +30,19 @@ enum class EvalOutput {
   kNone,        // nothing (a prompt chunk before the last one)
 };
 
+class Context;
+
 // Scratch of a forward pass, grown to the largest one: activations [rows, width] and the packed
 // (quantized) copy of the matmul input shared by Q/K/V and by gate/up.
 struct ForwardScratch {
   std::vector<float> x, xn, q, k, v, attn, proj, gate, up;
   PackedActs acts;
+  std::vector<Context*> row_ctx;     // [rows]: the sequence of each row of the pass
+  std::vector<int32_t> row_pos;         // [rows]: its position in that sequence
 };
+
+// Grows the activation buffers of `s` to hold `rows` token rows of a model of shape `c` (llama.cc).
+void ReserveForwardScratch(const ModelConfig& c, int32_t rows, ForwardScratch* s);
 
 class Context {
  public:
@@ -89,7 +96,8 @@ class Context {
   // q: [rows, n_embd] of all segments; out: [rows, n_embd]. Each row attends to its own cache.
   static void Attention(ThreadPool& pool, int layer, std::span<const Segment> segs, int32_t rows, const float* q,
                         float* out);
-  void StoreKv(int layer, int32_t n, const float* k, const float* v);
+  // Writes one row's K and V ([n_embd_kv] each) at position pos of layer's cache.
+  void StoreKvRow(int layer, int32_t pos, const float* k, const float* v);
 
   const Model& model_;
   ThreadPool& pool_;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/matmul.h"
+#include "flotilla/check.h"
 #include "kernels/ops.h"
 #include "model/context.h"
 
@@ -32,13 +33,31 @@ void Grow(std::vector<T>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
 }
 
-void AddBias(float* x, const std::vector<float>& bias, int32_t n) {
-  if (bias.empty()) return;
-  const int64_t width = static_cast<int64_t>(bias.size());
-  for (int32_t i = 0; i < n; ++i) AddInPlace(x + i * width, bias.data(), width);
+constexpr int32_t kMaxRot = 1024;  // rotated dimensions per head, at most
+
+void AddBiasRow(float* x, const std::vector<float>& bias) {
+  if (!bias.empty()) AddInPlaceSimd(x, bias.data(), static_cast<int64_t>(bias.size()));
+}
+
+// x[r] += add[r] (when add is not null), then xn[r] = RmsNorm(x[r]) for rows r < n; rows split across
+// the pool. x, add, xn: [n, d].
+void AddNormRows(ThreadPool& pool, float* x, const float* add, const std::vector<float>& weight, int32_t n,
+                 int64_t d, float eps, float* xn) {
+  pool.ParallelFor(n, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      AddRmsNormSimd(x + r * d, add ? add + r * d : nullptr, weight.data(), d, eps, xn + r * d);
+    }
+  });
 }
 
 }  // namespace
+
+void ReserveForwardScratch(const ModelConfig& c, int32_t rows, ForwardScratch* s) {
+  const int64_t d = c.n_embd, dkv = int64_t{c.n_head_kv} * c.head_dim(), ff = c.n_ff;
+  for (auto* buf : {&s->x, &s->xn, &s->q, &s->attn, &s->proj}) Grow(*buf, rows * d);
+  for (auto* buf : {&s->k, &s->v}) Grow(*buf, rows * dkv);
+  for (auto* buf : {&s->gate, &s->up}) Grow(*buf, rows * ff);
+}
 
 void Context::Forward(const Model& model, ThreadPool& pool, std::span<const Segment> segs, ForwardScratch& s,
                       float* logits_out, float* hidden_out) {
@@ -51,43 +70,57 @@ void Context::Forward(const Model& model, ThreadPool& pool, std::span<const Segm
   int32_t n = 0;
   for (const Segment& seg : segs) n += seg.n;
 
-  for (auto* buf : {&s.x, &s.xn, &s.q, &s.attn, &s.proj}) Grow(*buf, n * d);
-  for (auto* buf : {&s.k, &s.v}) Grow(*buf, n * dkv);
-  for (auto* buf : {&s.gate, &s.up}) Grow(*buf, n * ff);
+  ReserveForwardScratch(c, n, &s);
   std::vector<float>&x = s.x, &xn = s.xn, &q = s.q, &k = s.k, &v = s.v, &attn = s.attn, &proj = s.proj;
   std::vector<float>&gate = s.gate, &up = s.up;
+  // Each row's context and position.
+  s.row_ctx.resize(static_cast<size_t>(n));
+  s.row_pos.resize(static_cast<size_t>(n));
   for (int32_t r = 0; const Segment& seg : segs) {  // x: [n, d]
-    for (int32_t i = 0; i < seg.n; ++i, ++r) GetRow(w.token_embd, seg.tokens[i], x.data() + r * d);
+    for (int32_t i = 0; i < seg.n; ++i, ++r) {
+      GetRow(w.token_embd, seg.tokens[i], x.data() + r * d);
+      s.row_ctx[r] = seg.ctx;
+      s.row_pos[r] = seg.ctx->n_past_ + i;
+    }
   }
+  CHECK(rope.n_rot <= kMaxRot);
 
   for (int layer = 0; layer < c.n_layer; ++layer) {
     const LayerWeights& lw = w.layers[layer];
-    // Attention block: x += Wo · attention(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x))
-    for (int32_t i = 0; i < n; ++i) RmsNorm(x.data() + i * d, lw.attn_norm.data(), d, c.rms_norm_eps, xn.data() + i * d);
+    // Attention block: x += Wo · attention(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x)). The
+    // previous layer's feed-forward output (proj) is added to x here, fused with the norm.
+    AddNormRows(pool, x.data(), layer > 0 ? proj.data() : nullptr, lw.attn_norm, n, d, c.rms_norm_eps, xn.data());
     // q: [n, d], k: [n, dkv], v: [n, dkv]
     Project(pool, s.acts, xn.data(), n, {{&lw.wq, q.data()}, {&lw.wk, k.data()}, {&lw.wv, v.data()}});
-    AddBias(q.data(), lw.bq, n);
-    AddBias(k.data(), lw.bk, n);
-    AddBias(v.data(), lw.bv, n);
-    for (int32_t r = 0; const Segment& seg : segs) {  // each row at its own sequence's position
-      for (int32_t i = 0; i < seg.n; ++i, ++r) {
-        Rope(q.data() + r * d, c.n_head, c.head_dim(), seg.ctx->n_past_ + i, rope);
-        Rope(k.data() + r * dkv, c.n_head_kv, c.head_dim(), seg.ctx->n_past_ + i, rope);
+    // Biases, rotation at each row's own position, and the K/V rows into each row's cache.
+    pool.ParallelFor(n, [&](int64_t begin, int64_t end) {
+      float cs[kMaxRot];
+      for (int64_t r = begin; r < end; ++r) {
+        float *qr = q.data() + r * d, *kr = k.data() + r * dkv, *vr = v.data() + r * dkv;
+        AddBiasRow(qr, lw.bq);
+        AddBiasRow(kr, lw.bk);
+        AddBiasRow(vr, lw.bv);
+        RopeAngles(c.head_dim(), s.row_pos[r], rope, cs);
+        RopeWithAngles(qr, c.n_head, c.head_dim(), cs, rope);
+        RopeWithAngles(kr, c.n_head_kv, c.head_dim(), cs, rope);
+        s.row_ctx[r]->StoreKvRow(layer, s.row_pos[r], kr, vr);
       }
-      seg.ctx->StoreKv(layer, seg.n, k.data() + (r - seg.n) * dkv, v.data() + (r - seg.n) * dkv);
-    }
+    });
     Attention(pool, layer, segs, n, q.data(), attn.data());  // attn: [n, d]
     Project(pool, s.acts, attn.data(), n, {{&lw.wo, proj.data()}});
-    AddInPlace(x.data(), proj.data(), n * d);
 
     // Feed-forward block: x += W_down · (silu(W_gate·norm(x)) * W_up·norm(x))
-    for (int32_t i = 0; i < n; ++i) RmsNorm(x.data() + i * d, lw.ffn_norm.data(), d, c.rms_norm_eps, xn.data() + i * d);
+    AddNormRows(pool, x.data(), proj.data(), lw.ffn_norm, n, d, c.rms_norm_eps, xn.data());
     // gate: [n, ff], up: [n, ff]
     Project(pool, s.acts, xn.data(), n, {{&lw.ffn_gate, gate.data()}, {&lw.ffn_up, up.data()}});
-    SwiGlu(gate.data(), up.data(), n * ff, gate.data());
+    pool.ParallelFor(n, [&](int64_t begin, int64_t end) {
+      SwiGluSimd(gate.data() + begin * ff, up.data() + begin * ff, (end - begin) * ff, gate.data() + begin * ff);
+    });
     Project(pool, s.acts, gate.data(), n, {{&lw.ffn_down, proj.data()}});  // proj: [n, d]
-    AddInPlace(x.data(), proj.data(), n * d);
   }
+  pool.ParallelFor(n, [&](int64_t begin, int64_t end) {  // the last feed-forward output
+    AddInPlaceSimd(x.data() + begin * d, proj.data() + begin * d, (end - begin) * d);
+  });
   for (const Segment& seg : segs) seg.ctx->n_past_ += seg.n;
 
   // Output norm on the rows each segment wants: hidden rows straight to hidden_out, logit rows
