@@ -75,6 +75,12 @@ void Args(benchmark::internal::Benchmark* b) {
     }
     b->Args({static_cast<int64_t>(t), n_in, 1536, 1, 0});
   }
+  // One token against a matrix larger than the caches (the output matrix of a 32000-token vocab):
+  // decode speed from memory.
+  for (DType t : {DType::kF16, DType::kQ8_0, DType::kQ4_0}) {
+    b->Args({static_cast<int64_t>(t), 768, 32000, 1, 1});
+    b->Args({static_cast<int64_t>(t), 768, 32000, 1, 2});
+  }
 }
 
 BENCHMARK(BM_MatMul)->Apply(Args)->Unit(benchmark::kMicrosecond);

@@ -120,6 +120,28 @@ TEST_F(CliTest, ErrorsAreOneLineWithNonZeroExit) {
   EXPECT_FALSE(fs::exists(dir_ / "x.gguf"));
 }
 
+TEST_F(CliTest, BenchPrintsARowPerTestAndThreadCount) {
+  Result r = Run("bench -m " + Model() + " -p 16 -n 8 -t 1,2 -r 2 --no-limits");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* test : {"| 1 | pp16 |", "| 2 | pp16 |", "| 1 | tg8 |", "| 2 | tg8 |"}) {
+    EXPECT_NE(r.out.find(test), std::string::npos) << test << " in\n" << r.out;
+  }
+  EXPECT_EQ(r.out.find("inf"), std::string::npos) << r.out;  // no fraction of an unmeasured limit
+
+  r = Run("bench --json -m " + Model() + " -p 16 -n 0 -t 1 -r 3 --no-limits");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0]["n_prompt"], 16);
+  EXPECT_EQ(j[0]["samples_ts"].size(), 3u);
+  EXPECT_GT(j[0]["avg_ts"].get<double>(), 0.0);
+  EXPECT_GT(j[0]["gflops"].get<double>(), 0.0);
+
+  r = Run("bench -m " + Model() + " -r 0");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("-r must be at least 1"), std::string::npos) << r.err;
+}
+
 TEST_F(CliTest, UnknownFlagIsAUsageError) {
   Result r = Run("inspect --frobnicate " + Model());
   EXPECT_NE(r.exit_code, 0);
@@ -132,7 +154,7 @@ namespace {
 
 TEST(CliHelp, EveryCommandPrintsHelp) {
   for (std::string cmd : {"", "inspect", "tokenize", "init", "run", "chat", "perplexity", "quantize", "pull",
-                          "vocab import"}) {
+                          "vocab import", "bench"}) {
     std::string line = std::string(FLOTILLA_BIN) + " " + cmd + " --help >/dev/null 2>&1";
     EXPECT_EQ(std::system(line.c_str()), 0) << cmd;
   }

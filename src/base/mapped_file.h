@@ -27,6 +27,10 @@ class MappedFile {
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 
+  // Lets the kernel drop the resident pages wholly inside [begin, begin + n) (a range of this map);
+  // reading them again faults them back in from the file, so the contents never change.
+  void ReleasePages(const uint8_t* begin, size_t n) const;
+
  private:
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;

@@ -35,6 +35,10 @@ const TensorInfo* File::FindTensor(std::string_view name) const {
   return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
 }
 
+void File::ReleasePages(const uint8_t* begin, size_t n) const {
+  if (map_) map_->ReleasePages(begin, n);
+}
+
 // Looks `key` up or returns NOT_FOUND from the enclosing getter.
 #define FLOTILLA_GGUF_FIND(v, key)                                                    \
   const Value* v = Find(key);                                                          \

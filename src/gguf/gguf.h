@@ -131,6 +131,10 @@ class File {
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* FindTensor(std::string_view name) const;  // nullptr when absent
 
+  // Drops the resident pages of a range of the mapped file (see MappedFile::ReleasePages), e.g. of
+  // tensors that were copied elsewhere; nothing for parsed bytes.
+  void ReleasePages(const uint8_t* begin, size_t n) const;
+
  private:
   File() = default;
   std::shared_ptr<MappedFile> map_;  // absent for Parse()

@@ -19,7 +19,7 @@ StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, const std:
   }();
   if (!loaded.ok()) return loaded.WithContext(path);
   RETURN_IF_ERROR(ApplyLoraAdapters(adapters, model->config_, model->weights_, model->lora_merged_));
-  InterleaveWeights(model->weights_, model->interleaved_);
+  InterleaveWeights(model->file_, model->weights_, model->interleaved_);
   return model;
 }
 

@@ -78,7 +78,7 @@ StatusOr<ModelWeights> LoadWeights(const gguf::File& file, const ModelConfig& c)
   return w;
 }
 
-void InterleaveWeights(ModelWeights& w, std::vector<uint8_t>& storage) {
+void InterleaveWeights(const gguf::File& file, ModelWeights& w, std::vector<uint8_t>& storage) {
   if (!InterleavedKernelsAvailable()) return;
   std::vector<TensorView*> views;
   for (LayerWeights& l : w.layers) {
@@ -96,6 +96,7 @@ void InterleaveWeights(ModelWeights& w, std::vector<uint8_t>& storage) {
     if (bytes == 0) continue;
     InterleaveRows(*v, p);
     v->rows16 = p;
+    file.ReleasePages(v->data, v->n_rows() / kInterleaveRows * kInterleaveRows * v->row_bytes());
     p += (bytes + kAlign - 1) / kAlign * kAlign;
   }
 }

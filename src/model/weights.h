@@ -34,7 +34,8 @@ StatusOr<ModelWeights> LoadWeights(const gguf::File& file, const ModelConfig& co
 
 // Gives every matrix of `w` that has an interleaved layout (kernels/repack.h) its interleaved copy
 // (TensorView::rows16), stored in `storage`, when this CPU's kernels read it; otherwise does nothing.
-// `storage` must outlive the views.
-void InterleaveWeights(ModelWeights& w, std::vector<uint8_t>& storage);
+// The copied rows' pages of `file` (where the views point) are released, so memory holds the model
+// about once. `storage` must outlive the views.
+void InterleaveWeights(const gguf::File& file, ModelWeights& w, std::vector<uint8_t>& storage);
 
 }  // namespace flotilla
