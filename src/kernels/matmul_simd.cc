@@ -18,6 +18,7 @@
 
 #include "flotilla/check.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_kquant.h"
 #include "kernels/repack.h"
 #include "tensor/fp16.h"
 #include "tensor/quant_blocks.h"
@@ -533,7 +534,11 @@ void MatMulRowsImpl(const TensorView& w, const PackedActs& a, float* y, int64_t 
     const int64_t g0 = (r0 + kInterleaveRows - 1) / kInterleaveRows, g1 = r1 / kInterleaveRows;
     if (g0 < g1) {
       RowByRow(w, a, y, r0, g0 * kInterleaveRows);
-      MatMulGroups(w, a, y, g0, g1);
+      if (w.dtype == DType::kQ4_K || w.dtype == DType::kQ6_K) {
+        flotilla::MatMulGroupsKQuant(w, a, y, g0, g1);  // matmul_kquant_simd.cc
+      } else {
+        MatMulGroups(w, a, y, g0, g1);
+      }
       RowByRow(w, a, y, g1 * kInterleaveRows, r1);
       return;
     }

@@ -149,7 +149,8 @@ TEST_P(MatMulInterleaved, MatchesReferenceOnEveryTarget) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, MatMulInterleaved,
-                         ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0),
+                         ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
+                                           DType::kQ4_K, DType::kQ6_K),
                          [](const auto& info) { return std::string(DTypeName(info.param)); });
 
 TEST(Interleave, OtherTypesHaveNoInterleavedLayout) {

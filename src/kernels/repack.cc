@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "flotilla/check.h"
+#include "kernels/matmul_kquant.h"
 #include "tensor/quant_blocks.h"
 
 namespace flotilla {
@@ -62,6 +63,8 @@ size_t InterleavedGroupBytes(DType dtype, int64_t row_len) {
   switch (dtype) {
     case DType::kQ8_0: return static_cast<size_t>(row_len / kQK8_0) * sizeof(BlockQ8_0x16);
     case DType::kQ4_0: return static_cast<size_t>(row_len / kQK4_0) * sizeof(BlockQ4_0x16);
+    case DType::kQ4_K: return static_cast<size_t>(row_len / kQK_K) * sizeof(BlockQ4_Kx16);
+    case DType::kQ6_K: return static_cast<size_t>(row_len / kQK_K) * sizeof(BlockQ6_Kx16);
     case DType::kF32: return static_cast<size_t>(row_len) * 16 * 4;
     case DType::kF16:
     case DType::kBF16: return static_cast<size_t>(row_len) * 16 * 2;
@@ -78,6 +81,8 @@ void InterleaveRows(const TensorView& w, uint8_t* out) {
   switch (w.dtype) {
     case DType::kQ8_0: return InterleaveQ8_0(w, groups, out);
     case DType::kQ4_0: return InterleaveQ4_0(w, groups, out);
+    case DType::kQ4_K: return InterleaveQ4_K(w, groups, out);
+    case DType::kQ6_K: return InterleaveQ6_K(w, groups, out);
     case DType::kF32: return InterleaveFloat(w, groups, 4, out);
     case DType::kF16:
     case DType::kBF16: return InterleaveFloat(w, groups, 2, out);
