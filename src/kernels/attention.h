@@ -1,17 +1,43 @@
-// Attention inner loops over a KV cache stored as F16 or F32 rows (dispatched SIMD).
+// Causal attention of one head over a KV cache stored as F16 or F32 (dispatched SIMD).
+//
+// The keys of a head are stored transposed, kt[d * kt_stride + p] (dimension-major, key p along a
+// row), so that scores of 16 keys at a time are plain multiply-adds without horizontal sums; values
+// are stored by key, v[p * v_stride + d]. With an F16 cache, q and the softmax weights are rounded to
+// F16 values before their products, as llama.cpp's F16 matrix products do.
 #pragma once
 
 #include <cstdint>
 
 namespace flotilla {
 
-// scores[p] = scale * dot(q, k + p * stride) for p < n_keys; k rows hold head_dim values of F16
-// (f16 = true) or F32. q: [head_dim] floats.
-void AttnScores(const float* q, const void* k, int64_t stride, int32_t n_keys, int32_t head_dim, float scale,
-                bool f16, float* scores);
+// Keys are read in tiles of this many positions: a transposed key row must hold kt_stride >=
+// RoundUp(n_keys, kAttnKeyTile) positions (those past the last key are read, never used).
+inline constexpr int32_t kAttnKeyTile = 64;
 
-// out[d] = sum_p w[p] * v[p * stride + d] for d < head_dim (out is overwritten).
-void AttnWeightedSum(const float* w, const void* v, int64_t stride, int32_t n_keys, int32_t head_dim, bool f16,
-                     float* out);
+struct AttnHeadArgs {
+  const float* q;      // [n_rows] query rows of head_dim floats at stride q_stride
+  int64_t q_stride;
+  const void* kt;      // this head's keys, transposed: [head_dim][kt_stride]
+  int64_t kt_stride;
+  const void* v;       // this head's values: [keys][v_stride], head_dim used per key
+  int64_t v_stride;
+  int32_t n_rows;      // query rows of the block
+  int32_t n_keys0;     // row j (< n_rows) attends keys [0, n_keys0 + j); n_keys0 >= 1
+  int32_t head_dim;
+  float scale;         // applied to the dot products before the softmax
+  bool f16;            // cache type: F16 (true) or F32
+  float* out;          // [n_rows] rows of head_dim floats at stride out_stride (overwritten)
+  int64_t out_stride;
+};
+
+// Floats of scratch AttnHead needs for these arguments.
+int64_t AttnHeadScratch(int32_t n_rows, int32_t n_keys0, int32_t head_dim);
+
+// out[j] = sum_p softmax_p(scale * q[j] . k[p]) * v[p] over p < n_keys0 + j, for each row j.
+// scratch: AttnHeadScratch(...) floats.
+void AttnHead(const AttnHeadArgs& a, float* scratch);
+
+// The same with scalar loops (the oracle; also rounds through F16 for an F16 cache).
+void AttnHead_ref(const AttnHeadArgs& a);
 
 }  // namespace flotilla

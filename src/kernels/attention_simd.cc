@@ -1,19 +1,45 @@
-// Highway versions of the attention loops declared in attention.h.
+// Highway version of the attention head declared in attention.h, and its scalar oracle.
+//
+// Per block of up to 4 query rows: scores for 4 vectors of keys at a time from the transposed keys
+// (one key vector load feeds the multiply-adds of every row; no horizontal sums), the softmax of each
+// row over its own causal span, then the weighted sum over value rows (one value load feeds every
+// row; weights past a row's span are zero).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/attention_simd.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include <algorithm>
+#include <vector>
+
+#include "flotilla/check.h"
 #include "kernels/attention.h"
+#include "kernels/ops.h"
 #include "tensor/fp16.h"
+
+#ifndef FLOTILLA_KERNELS_ATTENTION_SIMD_ONCE_
+#define FLOTILLA_KERNELS_ATTENTION_SIMD_ONCE_
+namespace flotilla {
+inline constexpr int kAttnRowTile = 4;  // query rows sharing each key and value load
+inline float RoundF16(float x) { return FP16ToFP32(FP32ToFP16(x)); }
+inline int64_t RoundUpKeys(int64_t n) { return (n + kAttnKeyTile - 1) / kAttnKeyTile * kAttnKeyTile; }
+inline float KvElem(const void* base, int64_t i, bool f16) {
+  return f16 ? FP16ToFP32(static_cast<const uint16_t*>(base)[i]) : static_cast<const float*>(base)[i];
+}
+}  // namespace flotilla
+#endif
 
 HWY_BEFORE_NAMESPACE();
 namespace flotilla {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+using DF = hn::CappedTag<float, 16>;  // kKeyVecs * 16 <= kAttnKeyTile
+constexpr int kKeyVecs = 4;           // key vectors per pass of the scores loop
+constexpr int kDimVecs = 4;           // value vectors per pass of the weighted sum
+
 template <class D>
-HWY_INLINE hn::Vec<D> LoadRow(D d, const void* base, int64_t i, bool f16) {
+HWY_INLINE hn::Vec<D> LoadKv(D d, const void* base, int64_t i, bool f16) {
   if (f16) {
     const hn::Rebind<hwy::float16_t, D> dh;
     return hn::PromoteTo(d, hn::LoadU(dh, static_cast<const hwy::float16_t*>(base) + i));
@@ -21,42 +47,116 @@ HWY_INLINE hn::Vec<D> LoadRow(D d, const void* base, int64_t i, bool f16) {
   return hn::LoadU(d, static_cast<const float*>(base) + i);
 }
 
-HWY_INLINE float Elem(const void* base, int64_t i, bool f16) {
-  return f16 ? FP16ToFP32(static_cast<const uint16_t*>(base)[i]) : static_cast<const float*>(base)[i];
+// x[0..n) rounded to F16 values (nearest, ties to even, as FP32ToFP16).
+HWY_INLINE void RoundToF16(float* x, int64_t n) {
+  int64_t i = 0;
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2  // F16C conversions round to nearest even
+  const DF df;
+  const hn::Rebind<hwy::float16_t, DF> dh;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  for (; i + lanes <= n; i += lanes) hn::StoreU(hn::PromoteTo(df, hn::DemoteTo(dh, hn::LoadU(df, x + i))), df, x + i);
+#endif
+  for (; i < n; ++i) x[i] = RoundF16(x[i]);
 }
 
-void AttnScoresImpl(const float* q, const void* k, int64_t stride, int32_t n_keys, int32_t head_dim, float scale,
-                    bool f16, float* scores) {
-  const hn::ScalableTag<float> df;
-  const int32_t N = static_cast<int32_t>(hn::Lanes(df));
-  const int32_t main = head_dim / N * N;
-  for (int32_t p = 0; p < n_keys; ++p) {
-    const int64_t row = static_cast<int64_t>(p) * stride;
-    auto acc = hn::Zero(df);
-    for (int32_t i = 0; i < main; i += N) acc = hn::MulAdd(hn::LoadU(df, q + i), LoadRow(df, k, row + i, f16), acc);
-    float s = hn::GetLane(hn::SumOfLanes(df, acc));
-    for (int32_t i = main; i < head_dim; ++i) s += q[i] * Elem(k, row + i, f16);
-    scores[p] = s * scale;
-  }
-}
-
-void AttnWeightedSumImpl(const float* w, const void* v, int64_t stride, int32_t n_keys, int32_t head_dim, bool f16,
-                         float* out) {
-  const hn::ScalableTag<float> df;
-  const int32_t N = static_cast<int32_t>(hn::Lanes(df));
-  const int32_t main = head_dim / N * N;
-  for (int32_t i = 0; i < head_dim; ++i) out[i] = 0.0f;
-  for (int32_t i = 0; i < main; i += N) {  // one output chunk at a time, all keys
-    auto acc = hn::Zero(df);
-    for (int32_t p = 0; p < n_keys; ++p) {
-      acc = hn::MulAdd(hn::Set(df, w[p]), LoadRow(df, v, static_cast<int64_t>(p) * stride + i, f16), acc);
+// s[j * kp + p] = scale * qt[j] . k[p] for j < R and p < n_keys_end (and up to the next multiple of
+// the pass width, unused). qt: [R][head_dim].
+template <int R>
+void Scores(const AttnHeadArgs& a, const float* qt, int32_t n_keys_end, float* s, int64_t kp) {
+  const DF df;
+  const int32_t lanes = static_cast<int32_t>(hn::Lanes(df));
+  const auto vscale = hn::Set(df, a.scale);
+  for (int32_t p0 = 0; p0 < n_keys_end; p0 += kKeyVecs * lanes) {
+    hn::Vec<DF> acc[R][kKeyVecs];
+    for (int j = 0; j < R; ++j) {
+      for (int c = 0; c < kKeyVecs; ++c) acc[j][c] = hn::Zero(df);
     }
-    hn::StoreU(acc, df, out + i);
+    for (int32_t d = 0; d < a.head_dim; ++d) {
+      const int64_t base = static_cast<int64_t>(d) * a.kt_stride + p0;
+      hn::Vec<DF> kv[kKeyVecs];
+      for (int c = 0; c < kKeyVecs; ++c) kv[c] = LoadKv(df, a.kt, base + c * lanes, a.f16);
+      for (int j = 0; j < R; ++j) {
+        const auto qd = hn::Set(df, qt[j * a.head_dim + d]);
+        for (int c = 0; c < kKeyVecs; ++c) acc[j][c] = hn::MulAdd(qd, kv[c], acc[j][c]);
+      }
+    }
+    for (int j = 0; j < R; ++j) {
+      for (int c = 0; c < kKeyVecs; ++c) hn::StoreU(hn::Mul(acc[j][c], vscale), df, s + j * kp + p0 + c * lanes);
+    }
   }
-  for (int32_t i = main; i < head_dim; ++i) {
-    float s = 0.0f;
-    for (int32_t p = 0; p < n_keys; ++p) s += w[p] * Elem(v, static_cast<int64_t>(p) * stride + i, f16);
-    out[i] = s;
+}
+
+// out rows j0..j0+R) = sum_p s[j][p] * v[p] for p < n_keys_end; head_dim % Lanes(dv) == 0.
+template <int R, class DV>
+void WeightedSum(DV dv, const AttnHeadArgs& a, int32_t j0, const float* s, int64_t kp, int32_t n_keys_end) {
+  const int32_t lanes = static_cast<int32_t>(hn::Lanes(dv));
+  for (int32_t d0 = 0; d0 < a.head_dim; d0 += kDimVecs * lanes) {
+    const int nc = std::min<int>(kDimVecs, (a.head_dim - d0) / lanes);
+    hn::Vec<DV> acc[R][kDimVecs];
+    for (int j = 0; j < R; ++j) {
+      for (int c = 0; c < kDimVecs; ++c) acc[j][c] = hn::Zero(dv);
+    }
+    for (int32_t p = 0; p < n_keys_end; ++p) {
+      const int64_t base = static_cast<int64_t>(p) * a.v_stride + d0;
+      hn::Vec<DV> vv[kDimVecs];
+      for (int c = 0; c < kDimVecs; ++c) vv[c] = c < nc ? LoadKv(dv, a.v, base + c * lanes, a.f16) : hn::Zero(dv);
+      for (int j = 0; j < R; ++j) {
+        const auto w = hn::Set(dv, s[j * kp + p]);
+        for (int c = 0; c < kDimVecs; ++c) acc[j][c] = hn::MulAdd(w, vv[c], acc[j][c]);
+      }
+    }
+    for (int j = 0; j < R; ++j) {
+      float* o = a.out + (j0 + j) * a.out_stride + d0;
+      for (int c = 0; c < nc; ++c) hn::StoreU(acc[j][c], dv, o + c * lanes);
+    }
+  }
+}
+
+template <int R>
+void WeightedSumAnyDim(const AttnHeadArgs& a, int32_t j0, const float* s, int64_t kp, int32_t n_keys_end) {
+  if (a.head_dim % 16 == 0) return WeightedSum<R>(hn::CappedTag<float, 16>(), a, j0, s, kp, n_keys_end);
+  if (a.head_dim % 8 == 0) return WeightedSum<R>(hn::CappedTag<float, 8>(), a, j0, s, kp, n_keys_end);
+  if (a.head_dim % 4 == 0) return WeightedSum<R>(hn::CappedTag<float, 4>(), a, j0, s, kp, n_keys_end);
+  for (int j = 0; j < R; ++j) {  // odd head sizes: scalar
+    for (int32_t d = 0; d < a.head_dim; ++d) {
+      float acc = 0.0f;
+      for (int32_t p = 0; p < n_keys_end; ++p) acc += s[j * kp + p] * KvElem(a.v, p * a.v_stride + d, a.f16);
+      a.out[(j0 + j) * a.out_stride + d] = acc;
+    }
+  }
+}
+
+// Rows j0..j0+R) of the block. scratch: [R][kp] scores, then [R][head_dim] rounded queries.
+template <int R>
+void RowTile(const AttnHeadArgs& a, int32_t j0, float* scratch) {
+  const int64_t kp = RoundUpKeys(a.n_keys0 + a.n_rows - 1);
+  float* s = scratch;
+  float* qt = scratch + R * kp;
+  for (int j = 0; j < R; ++j) {
+    const float* src = a.q + (j0 + j) * a.q_stride;
+    std::copy(src, src + a.head_dim, qt + j * a.head_dim);
+  }
+  if (a.f16) RoundToF16(qt, R * a.head_dim);
+  const int32_t n_keys_end = a.n_keys0 + j0 + R - 1;  // the last row's span
+  Scores<R>(a, qt, n_keys_end, s, kp);
+  for (int j = 0; j < R; ++j) {
+    float* row = s + j * kp;
+    const int32_t n_keys = a.n_keys0 + j0 + j;
+    SoftmaxSimd(row, n_keys);
+    std::fill(row + n_keys, row + n_keys_end, 0.0f);
+    if (a.f16) RoundToF16(row, n_keys);
+  }
+  WeightedSumAnyDim<R>(a, j0, s, kp, n_keys_end);
+}
+
+void AttnHeadImpl(const AttnHeadArgs& a, float* scratch) {
+  int32_t j = 0;
+  for (; j + kAttnRowTile <= a.n_rows; j += kAttnRowTile) RowTile<kAttnRowTile>(a, j, scratch);
+  switch (a.n_rows - j) {
+    case 1: RowTile<1>(a, j, scratch); break;
+    case 2: RowTile<2>(a, j, scratch); break;
+    case 3: RowTile<3>(a, j, scratch); break;
+    default: break;
   }
 }
 
@@ -67,17 +167,42 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace flotilla {
 
-HWY_EXPORT(AttnScoresImpl);
-HWY_EXPORT(AttnWeightedSumImpl);
+HWY_EXPORT(AttnHeadImpl);
 
-void AttnScores(const float* q, const void* k, int64_t stride, int32_t n_keys, int32_t head_dim, float scale,
-                bool f16, float* scores) {
-  HWY_DYNAMIC_DISPATCH(AttnScoresImpl)(q, k, stride, n_keys, head_dim, scale, f16, scores);
+int64_t AttnHeadScratch(int32_t n_rows, int32_t n_keys0, int32_t head_dim) {
+  const int64_t rows = std::min(n_rows, kAttnRowTile);
+  return rows * RoundUpKeys(n_keys0 + n_rows - 1) + rows * head_dim;
 }
 
-void AttnWeightedSum(const float* w, const void* v, int64_t stride, int32_t n_keys, int32_t head_dim, bool f16,
-                     float* out) {
-  HWY_DYNAMIC_DISPATCH(AttnWeightedSumImpl)(w, v, stride, n_keys, head_dim, f16, out);
+void AttnHead(const AttnHeadArgs& a, float* scratch) {
+  CHECK(a.n_rows >= 1 && a.n_keys0 >= 1 && a.kt_stride >= RoundUpKeys(a.n_keys0 + a.n_rows - 1));
+  HWY_DYNAMIC_DISPATCH(AttnHeadImpl)(a, scratch);
+}
+
+void AttnHead_ref(const AttnHeadArgs& a) {
+  std::vector<float> qh(static_cast<size_t>(a.head_dim)), w;
+  for (int32_t j = 0; j < a.n_rows; ++j) {
+    const int32_t n_keys = a.n_keys0 + j;
+    for (int32_t d = 0; d < a.head_dim; ++d) {
+      const float x = a.q[j * a.q_stride + d];
+      qh[d] = a.f16 ? RoundF16(x) : x;
+    }
+    w.assign(static_cast<size_t>(n_keys), 0.0f);
+    for (int32_t p = 0; p < n_keys; ++p) {
+      float dot = 0.0f;
+      for (int32_t d = 0; d < a.head_dim; ++d) dot += qh[d] * KvElem(a.kt, d * a.kt_stride + p, a.f16);
+      w[p] = dot * a.scale;
+    }
+    Softmax(w.data(), n_keys);
+    if (a.f16) {
+      for (float& x : w) x = RoundF16(x);
+    }
+    for (int32_t d = 0; d < a.head_dim; ++d) {
+      float acc = 0.0f;
+      for (int32_t p = 0; p < n_keys; ++p) acc += w[p] * KvElem(a.v, p * a.v_stride + d, a.f16);
+      a.out[j * a.out_stride + d] = acc;
+    }
+  }
 }
 
 }  // namespace flotilla

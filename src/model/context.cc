@@ -14,8 +14,6 @@ namespace {
 
 constexpr int32_t kDefaultMaxCtx = 4096;
 
-inline float RoundF16(float x) { return FP16ToFP32(FP32ToFP16(x)); }
-
 }  // namespace
 
 StatusOr<std::unique_ptr<Context>> Context::Create(const Model& model, ThreadPool& pool,
@@ -35,9 +33,10 @@ Context::Context(const Model& model, ThreadPool& pool, const ContextOptions& opt
     : model_(model), pool_(pool), options_(options), n_ctx_(n_ctx) {
   const ModelConfig& c = model.config();
   n_embd_kv_ = int64_t{c.n_head_kv} * c.head_dim();
-  const size_t bytes = static_cast<size_t>(n_ctx_) * n_embd_kv_ * (options.kv_type == DType::kF16 ? 2 : 4);
-  k_cache_.assign(c.n_layer, std::vector<uint8_t>(bytes));
-  v_cache_.assign(c.n_layer, std::vector<uint8_t>(bytes));
+  kt_stride_ = (int64_t{n_ctx_} + kAttnKeyTile - 1) / kAttnKeyTile * kAttnKeyTile;
+  const size_t elem = options.kv_type == DType::kF16 ? 2 : 4;
+  k_cache_.assign(c.n_layer, std::vector<uint8_t>(static_cast<size_t>(kt_stride_ * n_embd_kv_) * elem));
+  v_cache_.assign(c.n_layer, std::vector<uint8_t>(static_cast<size_t>(n_ctx_ * n_embd_kv_) * elem));
   // Scratch memory is allocated once per context (a prompt chunk is at most n_batch rows), not in the
   // first forward pass.
   ReserveForwardScratch(c, std::min(options.n_batch, n_ctx_), &scratch_);
@@ -93,58 +92,63 @@ StatusOr<std::span<const float>> Context::EvalChunked(std::span<const int32_t> t
 void Context::StoreKvRow(int layer, int32_t pos, const float* k, const float* v) {
   const size_t offset = static_cast<size_t>(pos) * n_embd_kv_;
   if (options_.kv_type == DType::kF32) {
-    std::memcpy(reinterpret_cast<float*>(k_cache_[layer].data()) + offset, k, n_embd_kv_ * sizeof(float));
+    float* kt = reinterpret_cast<float*>(k_cache_[layer].data()) + pos;
+    for (int64_t i = 0; i < n_embd_kv_; ++i) kt[i * kt_stride_] = k[i];
     std::memcpy(reinterpret_cast<float*>(v_cache_[layer].data()) + offset, v, n_embd_kv_ * sizeof(float));
     return;
   }
-  uint16_t* kc = reinterpret_cast<uint16_t*>(k_cache_[layer].data()) + offset;
+  uint16_t* kt = reinterpret_cast<uint16_t*>(k_cache_[layer].data()) + pos;
   uint16_t* vc = reinterpret_cast<uint16_t*>(v_cache_[layer].data()) + offset;
   for (int64_t i = 0; i < n_embd_kv_; ++i) {
-    kc[i] = FP32ToFP16(k[i]);
+    kt[i * kt_stride_] = FP32ToFP16(k[i]);
     vc[i] = FP32ToFP16(v[i]);
   }
 }
 
 // q: [rows, n_embd] (roped), out: [rows, n_embd], rows in segment order. Row i of a segment attends
-// to its context's cache positions 0..n_past_ + i. With an F16 cache, q and the attention weights
-// are rounded to F16 as llama.cpp's products do.
+// to its context's cache positions 0..n_past_ + i. Work items are (segment, head, block of rows), the
+// blocks small enough that a block's scores stay in cache.
 void Context::Attention(ThreadPool& pool, int layer, std::span<const Segment> segs, int32_t rows, const float* q,
                         float* out) {
   const ModelConfig& c = segs[0].ctx->model_.config();
   const int32_t head_dim = c.head_dim(), group = c.n_head / c.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  // Each row's segment and its index in it; the longest key span for the scores buffer.
-  std::vector<int32_t> row_seg(static_cast<size_t>(rows)), row_in_seg(static_cast<size_t>(rows));
-  int32_t max_keys = 0;
-  for (int32_t sgi = 0, r = 0; sgi < static_cast<int32_t>(segs.size()); ++sgi) {
-    for (int32_t i = 0; i < segs[sgi].n; ++i, ++r) {
-      row_seg[r] = sgi;
-      row_in_seg[r] = i;
+  struct Job {
+    int32_t seg, head, row0, i0, n;  // row0: first row in the pass; i0: its index in the segment
+  };
+  std::vector<Job> jobs;
+  for (int32_t sgi = 0, r0 = 0; sgi < static_cast<int32_t>(segs.size()); r0 += segs[sgi].n, ++sgi) {
+    const int32_t n_keys = segs[sgi].ctx->n_past_ + segs[sgi].n;
+    const int32_t block = std::clamp(16384 / n_keys, 1, 16);  // scores of a block: <= 64K floats
+    for (int32_t h = 0; h < c.n_head; ++h) {
+      for (int32_t i0 = 0; i0 < segs[sgi].n; i0 += block) {
+        jobs.push_back({sgi, h, r0 + i0, i0, std::min(block, segs[sgi].n - i0)});
+      }
     }
-    max_keys = std::max(max_keys, segs[sgi].ctx->n_past_ + segs[sgi].n);
   }
-  pool.ParallelFor(static_cast<int64_t>(rows) * c.n_head, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(static_cast<size_t>(max_keys)), qh(static_cast<size_t>(head_dim));
-    for (int64_t job = begin; job < end; ++job) {
-      const int32_t r = static_cast<int32_t>(job / c.n_head), h = static_cast<int32_t>(job % c.n_head);
-      const Context& ctx = *segs[row_seg[r]].ctx;
+  pool.ParallelFor(static_cast<int64_t>(jobs.size()), [&](int64_t begin, int64_t end) {
+    std::vector<float> scratch;
+    for (int64_t ji = begin; ji < end; ++ji) {
+      const Job& job = jobs[ji];
+      const Context& ctx = *segs[job.seg].ctx;
       const bool f16 = ctx.options_.kv_type == DType::kF16;
-      const size_t elem = f16 ? 2 : 4;
-      const int64_t kv_off = static_cast<int64_t>(h / group) * head_dim;
-      const int32_t n_keys = ctx.n_past_ + row_in_seg[r] + 1;
-      for (int32_t d = 0; d < head_dim; ++d) {
-        const float x = q[static_cast<int64_t>(r) * c.n_embd + h * head_dim + d];
-        qh[d] = f16 ? RoundF16(x) : x;
-      }
-      AttnScores(qh.data(), ctx.k_cache_[layer].data() + kv_off * elem, ctx.n_embd_kv_, n_keys, head_dim, scale, f16,
-                 scores.data());
-      Softmax(scores.data(), n_keys);
-      if (f16) {
-        for (int32_t p = 0; p < n_keys; ++p) scores[p] = RoundF16(scores[p]);
-      }
-      float* o = out + static_cast<int64_t>(r) * c.n_embd + h * head_dim;
-      AttnWeightedSum(scores.data(), ctx.v_cache_[layer].data() + kv_off * elem, ctx.n_embd_kv_, n_keys, head_dim,
-                      f16, o);
+      const int64_t elem = f16 ? 2 : 4, kv_off = static_cast<int64_t>(job.head / group) * head_dim;
+      const AttnHeadArgs a{.q = q + static_cast<int64_t>(job.row0) * c.n_embd + job.head * head_dim,
+                           .q_stride = c.n_embd,
+                           .kt = ctx.k_cache_[layer].data() + kv_off * ctx.kt_stride_ * elem,
+                           .kt_stride = ctx.kt_stride_,
+                           .v = ctx.v_cache_[layer].data() + kv_off * elem,
+                           .v_stride = ctx.n_embd_kv_,
+                           .n_rows = job.n,
+                           .n_keys0 = ctx.n_past_ + job.i0 + 1,
+                           .head_dim = head_dim,
+                           .scale = scale,
+                           .f16 = f16,
+                           .out = out + static_cast<int64_t>(job.row0) * c.n_embd + job.head * head_dim,
+                           .out_stride = c.n_embd};
+      const size_t need = static_cast<size_t>(AttnHeadScratch(a.n_rows, a.n_keys0, head_dim));
+      if (scratch.size() < need) scratch.resize(need);
+      AttnHead(a, scratch.data());
     }
   });
 }

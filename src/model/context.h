@@ -105,7 +105,10 @@ class Context {
   int32_t n_ctx_;
   int32_t n_past_ = 0;
   int64_t n_embd_kv_;
-  std::vector<std::vector<uint8_t>> k_cache_, v_cache_;  // per layer: [n_ctx, n_embd_kv] of kv_type
+  int64_t kt_stride_;  // positions per transposed key row: n_ctx rounded up to kAttnKeyTile
+  // Per layer, of kv_type: keys transposed, [n_embd_kv][kt_stride] (head h's dimension d is row
+  // h * head_dim + d); values by position, [n_ctx][n_embd_kv].
+  std::vector<std::vector<uint8_t>> k_cache_, v_cache_;
   std::vector<float> logits_;
   ForwardScratch scratch_;
 };
