@@ -77,7 +77,7 @@ void Args(benchmark::internal::Benchmark* b) {
   }
   // One token against a matrix larger than the caches (the output matrix of a 32000-token vocab):
   // decode speed from memory.
-  for (DType t : {DType::kF16, DType::kQ8_0, DType::kQ4_0}) {
+  for (DType t : {DType::kF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
     b->Args({static_cast<int64_t>(t), 768, 32000, 1, 1});
     b->Args({static_cast<int64_t>(t), 768, 32000, 1, 2});
   }
