@@ -1,11 +1,12 @@
-// MatMul front end: activation packing (scalar, through the `_ref` quantizers so the integer sums
-// equal the reference's) and the parallel split. The per-target kernels are in matmul_simd.cc.
+// MatMul front end: activation packing (through quantizers bit-exact with the `_ref` ones, so the
+// integer sums equal the reference's) and the parallel split. The per-target kernels are in matmul_simd.cc.
 #include "kernels/matmul.h"
 
 #include <algorithm>
 #include <cstring>
 
 #include "flotilla/check.h"
+#include "kernels/quantize_acts.h"
 #include "kernels/repack.h"
 #include "tensor/fp16.h"
 #include "tensor/quant.h"
@@ -88,29 +89,13 @@ void PackTokens(const float* x, int64_t t0, int64_t t1, int64_t n_in, PackedActs
     case DType::kBF16:
       for (size_t i = begin; i < end; ++i) out->f[i] = BF16ToFP32(FP32ToBF16(x[i]));
       return;
-    case DType::kQ8_0: {
-      const int64_t nb = n_in / kQK8_0;
-      BlockQ8_0 blocks[64];  // a chunk of reference-quantized blocks
-      for (int64_t t = t0; t < t1; ++t) {
-        for (int64_t b0 = 0; b0 < nb; b0 += 64) {
-          const int64_t cnt = std::min<int64_t>(64, nb - b0);
-          QuantizeRowQ8_0_ref(x + t * n_in + b0 * kQK8_0, blocks, cnt * kQK8_0);
-          for (int64_t b = 0; b < cnt; ++b) {
-            std::memcpy(&out->q[t * n_in + (b0 + b) * kQK8_0], blocks[b].qs, kQK8_0);
-            out->d[t * nb + b0 + b] = FP16ToFP32(blocks[b].d);
-            int32_t sum = 0;
-            for (int8_t v : blocks[b].qs) sum += v;
-            out->xsum[t * nb + b0 + b] = sum;
-          }
-        }
-      }
+    case DType::kQ8_0:  // tokens are whole blocks, so one call covers them all
+      QuantizeActsQ8_0(x + begin, static_cast<int64_t>(end - begin), &out->q[begin], &out->d[begin / kQK8_0],
+                       &out->xsum[begin / kQK8_0]);
       return;
-    }
-    case DType::kQ8_K: {
-      const int64_t nb = n_in / kQK_K;
-      for (int64_t t = t0; t < t1; ++t) QuantizeRowQ8_K_ref(x + t * n_in, &out->k[t * nb], n_in);
+    case DType::kQ8_K:
+      QuantizeActsQ8_K(x + begin, static_cast<int64_t>(end - begin), &out->k[begin / kQK_K]);
       return;
-    }
     default: CHECK(false);
   }
 }
