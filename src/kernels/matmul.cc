@@ -84,10 +84,10 @@ void PackTokens(const float* x, int64_t t0, int64_t t1, int64_t n_in, PackedActs
       std::memcpy(out->f.data() + begin, x + begin, (end - begin) * sizeof(float));
       return;
     case DType::kF16:
-      for (size_t i = begin; i < end; ++i) out->f[i] = FP16ToFP32(FP32ToFP16(x[i]));
+      RoundActsF16(x + begin, static_cast<int64_t>(end - begin), out->f.data() + begin);
       return;
     case DType::kBF16:
-      for (size_t i = begin; i < end; ++i) out->f[i] = BF16ToFP32(FP32ToBF16(x[i]));
+      RoundActsBF16(x + begin, static_cast<int64_t>(end - begin), out->f.data() + begin);
       return;
     case DType::kQ8_0:  // tokens are whole blocks, so one call covers them all
       QuantizeActsQ8_0(x + begin, static_cast<int64_t>(end - begin), &out->q[begin], &out->d[begin / kQK8_0],

@@ -19,6 +19,11 @@ void QuantizeActsQ8_0(const float* x, int64_t n, int8_t* q, float* d, int32_t* x
 // (d, qs and bsums).
 void QuantizeActsQ8_K(const float* x, int64_t n, BlockQ8_K* out);
 
+// out[i] = x[i] rounded to F16 / BF16 and widened back, bit for bit FP16ToFP32(FP32ToFP16(x[i])) /
+// BF16ToFP32(FP32ToBF16(x[i])) (tensor/fp16.h): activations for F16 and BF16 weights. out may equal x.
+void RoundActsF16(const float* x, int64_t n, float* out);
+void RoundActsBF16(const float* x, int64_t n, float* out);
+
 // The instruction set the quantizers run with on this CPU ("AVX3_DL", "AVX2", ...).
 const char* QuantizeActsTargetName();
 

@@ -89,6 +89,37 @@ void QuantizeActsQ8_KImpl(const float* x, int64_t n, BlockQ8_K* out) {
   }
 }
 
+void RoundActsF16Impl(const float* x, int64_t n, float* out) {
+  int64_t i = 0;
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  // F16C's conversion rounds to nearest-even and quiets NaN keeping the top payload bits, as
+  // FP32ToFP16 does; other targets take the scalar loop.
+  const DF df;
+  const hn::Rebind<hwy::float16_t, DF> dh;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  for (; i + lanes <= n; i += lanes) hn::StoreU(hn::PromoteTo(df, hn::DemoteTo(dh, hn::LoadU(df, x + i))), df, out + i);
+#endif
+  for (; i < n; ++i) out[i] = FP16ToFP32(FP32ToFP16(x[i]));
+}
+
+void RoundActsBF16Impl(const float* x, int64_t n, float* out) {
+  // FP32ToBF16 in integer lanes: bits + 0x7FFF + lsb, high half kept; NaN truncated and quieted.
+  const DF df;
+  const hn::RebindToSigned<DF> di;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  const auto high = hn::Set(di, static_cast<int32_t>(0xFFFF0000u)), one = hn::Set(di, 1);
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    const auto bits = hn::BitCast(di, hn::LoadU(df, x + i));
+    const auto lsb = hn::And(hn::ShiftRight<16>(bits), one);
+    const auto rounded = hn::And(hn::Add(hn::Add(bits, hn::Set(di, 0x7FFF)), lsb), high);
+    const auto quiet_nan = hn::And(hn::Or(bits, hn::Set(di, 0x00400000)), high);
+    const auto is_nan = hn::Gt(hn::And(bits, hn::Set(di, 0x7FFFFFFF)), hn::Set(di, 0x7F800000));
+    hn::StoreU(hn::BitCast(df, hn::IfThenElse(is_nan, quiet_nan, rounded)), df, out + i);
+  }
+  for (; i < n; ++i) out[i] = BF16ToFP32(FP32ToBF16(x[i]));
+}
+
 int64_t QuantizeActsTarget() { return HWY_TARGET; }
 
 }  // namespace HWY_NAMESPACE
@@ -101,6 +132,12 @@ namespace flotilla {
 HWY_EXPORT(QuantizeActsQ8_0Impl);
 HWY_EXPORT(QuantizeActsQ8_KImpl);
 HWY_EXPORT(QuantizeActsTarget);
+HWY_EXPORT(RoundActsF16Impl);
+HWY_EXPORT(RoundActsBF16Impl);
+
+void RoundActsF16(const float* x, int64_t n, float* out) { HWY_DYNAMIC_DISPATCH(RoundActsF16Impl)(x, n, out); }
+
+void RoundActsBF16(const float* x, int64_t n, float* out) { HWY_DYNAMIC_DISPATCH(RoundActsBF16Impl)(x, n, out); }
 
 void QuantizeActsQ8_0(const float* x, int64_t n, int8_t* q, float* d, int32_t* xsum) {
   CHECK(n % kQK8_0 == 0);

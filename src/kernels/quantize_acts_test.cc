@@ -1,6 +1,7 @@
 // The SIMD activation quantizers against QuantizeRowQ8_0_ref / QuantizeRowQ8_K_ref, byte for byte,
 // on every instruction set this binary was compiled for and the machine supports: random values at
 // many scales, all-zero blocks, exact .5 ties, huge, tiny (subnormal), infinite and NaN inputs.
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -174,6 +175,35 @@ TEST(QuantizeActs, Q8_KMatchesReferenceOnEveryTarget) {
     for (const Input& in : inputs) {
       CheckQ8_K(in, 0, target);
       CheckQ8_K(in, 3, target);
+    }
+  });
+  EXPECT_GE(tested, 1);
+}
+
+// F16 / BF16 rounding of activations, bit for bit against the scalar conversions: random values of
+// many magnitudes (half subnormals, overflow to Inf), exact halfway cases, signed zeros, Inf, NaNs.
+TEST(RoundActs, F16AndBF16MatchScalarOnEveryTarget) {
+  std::mt19937 rng(3);
+  std::vector<float> x;
+  std::uniform_real_distribution<float> mant(1.0f, 2.0f);
+  std::uniform_int_distribution<int> expo(-30, 20), sign(0, 1);
+  for (int i = 0; i < 4000; ++i) x.push_back((sign(rng) ? -1.0f : 1.0f) * std::ldexp(mant(rng), expo(rng)));
+  for (uint32_t bits : {0x3F801000u, 0x3F803000u, 0x3F808000u, 0x3F818000u, 0x477FF000u, 0x477FEFFFu, 0x33000000u,
+                        0x7F800000u, 0xFF800000u, 0x7FC00001u, 0xFF812345u, 0x80000000u, 0x00000001u, 0x7F7FFFFFu}) {
+    x.push_back(std::bit_cast<float>(bits));  // ties for both formats, the F16 overflow edge, specials
+  }
+  const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<float> want_h(x.size()), want_b(x.size()), got(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    want_h[i] = FP16ToFP32(FP32ToFP16(x[i]));
+    want_b[i] = BF16ToFP32(FP32ToBF16(x[i]));
+  }
+  const int tested = ForEachTarget("F16/BF16", [&](const char* target) {
+    for (int64_t offset : {0, 3}) {
+      RoundActsF16(x.data() + offset, n - offset, got.data());
+      ASSERT_EQ(std::memcmp(got.data(), want_h.data() + offset, (n - offset) * sizeof(float)), 0) << "F16 " << target;
+      RoundActsBF16(x.data() + offset, n - offset, got.data());
+      ASSERT_EQ(std::memcmp(got.data(), want_b.data() + offset, (n - offset) * sizeof(float)), 0) << "BF16 " << target;
     }
   });
   EXPECT_GE(tested, 1);
