@@ -62,6 +62,16 @@ void ExpectClose(const Problem& p, const std::vector<float>& y, const char* what
   }
 }
 
+// Two products of p.w in one MatMulPacked region on 3 threads (rows split between them).
+void ExpectPackedClose(const Problem& p, const PackedActs& acts) {
+  ThreadPool pool(3);
+  std::vector<float> y1(p.y_ref.size(), NAN), y2(p.y_ref.size(), NAN);
+  const MatMulOut outs[2] = {{&p.w, y1.data()}, {&p.w, y2.data()}};
+  MatMulPacked(pool, outs, acts);
+  ExpectClose(p, y1, "MatMulPacked first");
+  ExpectClose(p, y2, "MatMulPacked second");
+}
+
 class MatMulSimd : public ::testing::TestWithParam<DType> {};
 
 TEST_P(MatMulSimd, MatchesReferenceOnEveryTarget) {
@@ -85,13 +95,7 @@ TEST_P(MatMulSimd, MatchesReferenceOnEveryTarget) {
       std::vector<float> y(p.y_ref.size(), NAN);
       MatMulRows(p.w, acts, y.data(), 0, s.n_out);
       ExpectClose(p, y, hwy::TargetName(target));
-      // Split rows and multiple products in one parallel region.
-      ThreadPool pool(3);
-      std::vector<float> y1(y.size(), NAN), y2(y.size(), NAN);
-      const MatMulOut outs[2] = {{&p.w, y1.data()}, {&p.w, y2.data()}};
-      MatMulPacked(pool, outs, acts);
-      ExpectClose(p, y1, "MatMulPacked first");
-      ExpectClose(p, y2, "MatMulPacked second");
+      ExpectPackedClose(p, acts);
     }
     ++tested;
   }
@@ -137,12 +141,7 @@ TEST_P(MatMulInterleaved, MatchesReferenceOnEveryTarget) {
       MatMulRows(p.w, acts, y_split.data(), cut1, cut2);
       MatMulRows(p.w, acts, y_split.data(), cut2, s.n_out);
       ExpectClose(p, y_split, "split rows");
-      ThreadPool pool(3);
-      std::vector<float> y1(y.size(), NAN), y2(y.size(), NAN);
-      const MatMulOut outs[2] = {{&p.w, y1.data()}, {&p.w, y2.data()}};
-      MatMulPacked(pool, outs, acts);
-      ExpectClose(p, y1, "MatMulPacked first");
-      ExpectClose(p, y2, "MatMulPacked second");
+      ExpectPackedClose(p, acts);
     }
   }
   hwy::SetSupportedTargetsForTest(0);
