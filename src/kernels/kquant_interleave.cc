@@ -52,7 +52,7 @@ void InterleaveQ4_K(const TensorView& w, int64_t groups, uint8_t* out) {
         dst->d[r] = src.d;
         dst->dmin[r] = src.dmin;
         for (int j = 0; j < 8; ++j) {
-          Q4KScaleMin(src, j, &dst->sc[j][r], &dst->mn[j][r]);
+          Q4KScaleMin(src, j, &dst->sc[j][r], &dst->mn[j / 2][r][j % 2]);
           for (int i = 0; i < 4; ++i) {
             for (int k = 0; k < 4; ++k) {
               const int e = 32 * j + 4 * i + k;
@@ -73,6 +73,7 @@ void InterleaveQ6_K(const TensorView& w, int64_t groups, uint8_t* out) {
       for (int r = 0; r < 16; ++r) {
         const BlockQ6_K& src = RowBlock<BlockQ6_K>(w, g * 16 + r, b);
         dst->d[r] = src.d;
+        dst->pad[2 * r] = dst->pad[2 * r + 1] = 0;
         for (int j = 0; j < 8; ++j) {
           dst->sc[j][r][0] = src.scales[2 * j];
           dst->sc[j][r][1] = src.scales[2 * j + 1];

@@ -6,6 +6,9 @@
 // then scaled in float:
 //   Q4_K: acc += d * xd * sum_j sc_j * dot_j(q, x) - dmin * xd * sum_j mn_j * (bsum_2j + bsum_2j+1)
 //   Q6_K: acc += d * xd * sum_i sc_i * (dot_i(q, x) - 32 * bsum_i)   (q stored unsigned 0..63)
+// The min and offset terms are vpdpwssd of int16 pairs against pairs of x's sub-block sums. Bit fields
+// move within bytes by gf2p8affineqb (one instruction for shift + mask). Decoding is shared by a tile of
+// up to 8 tokens; at one token the kernels stream weights from memory at about the read bandwidth.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/matmul_kquant_simd.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -30,11 +33,18 @@ namespace HWY_NAMESPACE {
 #if HWY_TARGET == HWY_AVX3_DL
 // Highway 1.0's AVX3_DL attribute names VEX avxvnni; we want the EVEX forms, so name the features here.
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,avx2,fma,f16c,bmi2,no-avxvnni")
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,gfni,avx2,fma,f16c,bmi2,no-avxvnni")
 
 constexpr int kKTokenTile = 8;  // tokens sharing one decoded sub-block
 
-// The 4 bytes (or 2 int16) at p broadcast to all 16 lanes (folds into the instruction's {1to16} operand).
+// Bit matrices for gf2p8affineqb, which sets bit i of each byte to the parity of (byte 7 - i of the
+// matrix) & (the byte): one instruction moves bit fields within bytes and clears the rest.
+constexpr int64_t kHighNibbleDown = 0x1020408000000000;  // bits 4..7 -> 0..3
+constexpr int64_t PairTo45(int i) {  // bits 2i, 2i + 1 -> 4, 5
+  return (int64_t{1} << (2 * i)) << 24 | (int64_t{1} << (2 * i + 1)) << 16;
+}
+
+// The 4 bytes (or 2 int16) at p broadcast to all 16 lanes.
 template <typename V>
 inline __m512i Broadcast4(const V* p) {
   int32_t v;
@@ -43,13 +53,11 @@ inline __m512i Broadcast4(const V* p) {
 }
 
 // Lane r of the result: the dot product of lanes r of w[0..3] with x[0..3], x[4..7], .., x[12..15]
-// (weights 4i .. 4i+3 of row r against activations 4i .. 4i+3); two chains for latency.
+// (weights 4i .. 4i+3 of row r against activations 4i .. 4i+3).
 inline __m512i Dot16(const __m512i* w, const int8_t* x) {
-  __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], Broadcast4(x));
-  __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], Broadcast4(x + 4));
-  s0 = _mm512_dpbusd_epi32(s0, w[2], Broadcast4(x + 8));
-  s1 = _mm512_dpbusd_epi32(s1, w[3], Broadcast4(x + 12));
-  return _mm512_add_epi32(s0, s1);
+  __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], Broadcast4(x));
+  for (int i = 1; i < 4; ++i) s = _mm512_dpbusd_epi32(s, w[i], Broadcast4(x + 4 * i));
+  return s;
 }
 
 // y[t * ys + r] = dot(row r of the Q4_K group, x_{t0 + t}) for r < 16, t < T.
@@ -57,7 +65,7 @@ template <int T>
 __attribute__((noinline)) void Q4KGroupDots(const uint8_t* group, const PackedActs& a, int64_t t0, float* y,
                                             int64_t ys) {
   const int64_t nb = a.n_in / kQK_K;
-  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i m4 = _mm512_set1_epi8(0x0F), high = _mm512_set1_epi64(kHighNibbleDown);
   const BlockQ8_K* xk = &a.k[t0 * nb];
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
@@ -65,22 +73,24 @@ __attribute__((noinline)) void Q4KGroupDots(const uint8_t* group, const PackedAc
     const auto* blk = reinterpret_cast<const BlockQ4_Kx16*>(group) + b;
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->d)));
     const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->dmin)));
-    // Mins first: lane r of mp[j] holds the int16 pair (mn_j, mn_j) of row r, against the pair
-    // (bsum_2j, bsum_2j+1) of sub-block j's two halves.
-    __m512i mp[8];
-    for (int j = 0; j < 8; ++j) {
-      const __m512i m = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->mn[j])));
-      mp[j] = _mm512_or_si512(m, _mm512_slli_epi32(m, 16));
+    // Mins first: lane r of mp[p] holds the int16 pair (mn_2p, mn_2p+1) of row r, against the pair
+    // of x's sums over sub-blocks 2p and 2p + 1.
+    __m512i mp[4];
+    for (int p = 0; p < 4; ++p) {
+      mp[p] = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->mn[p])));
     }
     for (int t = 0; t < T; ++t) {
       const BlockQ8_K& x = xk[t * nb + b];
-      __m512i m0 = _mm512_setzero_si512(), m1 = _mm512_setzero_si512();
-      for (int j = 0; j < 8; j += 2) {
-        m0 = _mm512_dpwssd_epi32(m0, mp[j], Broadcast4(x.bsums + 2 * j));
-        m1 = _mm512_dpwssd_epi32(m1, mp[j + 1], Broadcast4(x.bsums + 2 * j + 2));
-      }
-      const __m512 msum = _mm512_cvtepi32_ps(_mm512_add_epi32(m0, m1));
-      acc[t] = _mm512_fnmadd_ps(msum, _mm512_mul_ps(dmin, _mm512_set1_ps(x.d)), acc[t]);
+      alignas(16) int16_t xs[8];  // x's sums over the 8 sub-blocks of 32
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums));
+      const __m256i sums32 = _mm256_madd_epi16(bs, _mm256_set1_epi16(1));
+      _mm_store_si128(reinterpret_cast<__m128i*>(xs), _mm256_cvtepi32_epi16(sums32));
+      const __m512i m0 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), mp[0], Broadcast4(xs));
+      const __m512i m1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), mp[1], Broadcast4(xs + 2));
+      const __m512i msum = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(m0, mp[2], Broadcast4(xs + 4)), mp[3],
+                                               Broadcast4(xs + 6));
+      acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(msum, m1)),
+                                _mm512_mul_ps(dmin, _mm512_set1_ps(x.d)), acc[t]);
     }
     __m512i isum[T];
     for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
@@ -89,7 +99,7 @@ __attribute__((noinline)) void Q4KGroupDots(const uint8_t* group, const PackedAc
       for (int i = 0; i < 4; ++i) {
         const __m512i v = _mm512_loadu_si512(blk->q[j][i]);
         w[i] = _mm512_and_si512(v, m4);
-        w[4 + i] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        w[4 + i] = _mm512_gf2p8affine_epi64_epi8(v, high, 0);
       }
       const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->sc[j])));
       for (int t = 0; t < T; ++t) {
@@ -111,7 +121,9 @@ template <int T>
 __attribute__((noinline)) void Q6KGroupDots(const uint8_t* group, const PackedActs& a, int64_t t0, float* y,
                                             int64_t ys) {
   const int64_t nb = a.n_in / kQK_K;
-  const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  const __m512i m4 = _mm512_set1_epi8(0x0F), high = _mm512_set1_epi64(kHighNibbleDown);
+  const __m512i to45[4] = {_mm512_set1_epi64(PairTo45(0)), _mm512_set1_epi64(PairTo45(1)),
+                           _mm512_set1_epi64(PairTo45(2)), _mm512_set1_epi64(PairTo45(3))};
   const BlockQ8_K* xk = &a.k[t0 * nb];
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
@@ -124,28 +136,25 @@ __attribute__((noinline)) void Q6KGroupDots(const uint8_t* group, const PackedAc
       // w[i]: weights 4i .. 4i+3 of sub-block 2j, w[4 + i] the same of sub-block 2j + 1; the high
       // 2 bits of vector (i, c) are bits 2i, 2i+1 of qh[j][c], moved to bits 4, 5.
       const __m512i h0 = _mm512_loadu_si512(blk->qh[j][0]), h1 = _mm512_loadu_si512(blk->qh[j][1]);
-      const __m512i hs[2][4] = {
-          {_mm512_slli_epi16(h0, 4), _mm512_slli_epi16(h0, 2), h0, _mm512_srli_epi16(h0, 2)},
-          {_mm512_slli_epi16(h1, 4), _mm512_slli_epi16(h1, 2), h1, _mm512_srli_epi16(h1, 2)}};
       __m512i w[8];
       for (int i = 0; i < 4; ++i) {
         const __m512i v = _mm512_loadu_si512(blk->ql[j][i]);
-        // (low & 0x0F) | (high & 0x30): ternary-logic 0xEA is A & B | C.
-        w[i] = _mm512_ternarylogic_epi32(v, m4, _mm512_and_si512(hs[0][i], m30), 0xEA);
-        w[4 + i] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(v, 4), m4, _mm512_and_si512(hs[1][i], m30), 0xEA);
+        // (v & 0x0F) | high bits: ternary-logic 0xEA is A & B | C.
+        w[i] = _mm512_ternarylogic_epi32(v, m4, _mm512_gf2p8affine_epi64_epi8(h0, to45[i], 0), 0xEA);
+        w[4 + i] = _mm512_or_si512(_mm512_gf2p8affine_epi64_epi8(v, high, 0),
+                                   _mm512_gf2p8affine_epi64_epi8(h1, to45[i], 0));
       }
       // Lane r: the int16 pair (sc_2j, sc_2j+1) of row r; split into int32 lanes, and times -32 for
       // the offset against the pair (bsum_2j, bsum_2j+1).
       const __m512i pair = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->sc[j])));
       const __m512i sc0 = _mm512_srai_epi32(_mm512_slli_epi32(pair, 16), 16), sc1 = _mm512_srai_epi32(pair, 16);
-      const __m512i off = _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_slli_epi16(pair, 5));
+      const __m512i off = _mm512_mullo_epi16(pair, _mm512_set1_epi16(-32));
       for (int t = 0; t < T; ++t) {
         const BlockQ8_K& x = xk[t * nb + b];
         const int8_t* xq = x.qs + 32 * j;
-        const __m512i s0 = Dot16(w, xq), s1 = Dot16(w + 4, xq + 16);
-        __m512i s = _mm512_add_epi32(_mm512_mullo_epi32(s0, sc0), _mm512_mullo_epi32(s1, sc1));
-        s = _mm512_dpwssd_epi32(s, off, Broadcast4(x.bsums + 2 * j));
-        isum[t] = _mm512_add_epi32(isum[t], s);
+        const __m512i s = _mm512_add_epi32(_mm512_mullo_epi32(Dot16(w, xq), sc0),
+                                           _mm512_mullo_epi32(Dot16(w + 4, xq + 16), sc1));
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_dpwssd_epi32(s, off, Broadcast4(x.bsums + 2 * j)));
       }
     }
     for (int t = 0; t < T; ++t) {
