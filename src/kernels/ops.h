@@ -61,4 +61,7 @@ void SoftmaxSimd(float* x, int64_t n);
 // x[i] += y[i].
 void AddInPlaceSimd(float* x, const float* y, int64_t n);
 
+// out[i] = FP32ToFP16(x[i]) (tensor/fp16.h), bit for bit: F16C conversions where the CPU has them.
+void ConvertToF16Simd(const float* x, int64_t n, uint16_t* out);
+
 }  // namespace flotilla

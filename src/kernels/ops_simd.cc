@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "kernels/ops.h"
+#include "tensor/fp16.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace flotilla {
@@ -129,6 +130,19 @@ void AddInPlaceImpl(float* x, const float* y, int64_t n) {
   for (; i < n; ++i) x[i] += y[i];
 }
 
+void ConvertToF16Impl(const float* x, int64_t n, uint16_t* out) {
+  int64_t i = 0;
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2  // F16C: nearest-even, subnormals kept, NaN quieted as FP32ToFP16
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  for (; i + lanes <= n; i += lanes) {
+    hn::StoreU(hn::DemoteTo(dh, hn::LoadU(df, x + i)), dh, reinterpret_cast<hwy::float16_t*>(out + i));
+  }
+#endif
+  for (; i < n; ++i) out[i] = FP32ToFP16(x[i]);
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace flotilla
 HWY_AFTER_NAMESPACE();
@@ -140,6 +154,7 @@ HWY_EXPORT(AddRmsNormImpl);
 HWY_EXPORT(SwiGluImpl);
 HWY_EXPORT(SoftmaxImpl);
 HWY_EXPORT(AddInPlaceImpl);
+HWY_EXPORT(ConvertToF16Impl);
 
 void AddRmsNormSimd(float* x, const float* add, const float* weight, int64_t n, float eps, float* out) {
   HWY_DYNAMIC_DISPATCH(AddRmsNormImpl)(x, add, weight, n, eps, out);
@@ -152,6 +167,8 @@ void SwiGluSimd(const float* gate, const float* up, int64_t n, float* out) {
 void SoftmaxSimd(float* x, int64_t n) { HWY_DYNAMIC_DISPATCH(SoftmaxImpl)(x, n); }
 
 void AddInPlaceSimd(float* x, const float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(AddInPlaceImpl)(x, y, n); }
+
+void ConvertToF16Simd(const float* x, int64_t n, uint16_t* out) { HWY_DYNAMIC_DISPATCH(ConvertToF16Impl)(x, n, out); }
 
 }  // namespace flotilla
 #endif  // HWY_ONCE

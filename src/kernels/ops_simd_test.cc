@@ -2,6 +2,8 @@
 // on every instruction set this binary was compiled for and the machine supports; and the split
 // Rope (angles once, applied per head) equals Rope bit for bit.
 #include <cmath>
+#include <iterator>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -9,6 +11,7 @@
 #include <hwy/targets.h>
 
 #include "kernels/ops.h"
+#include "tensor/fp16.h"
 
 namespace flotilla {
 namespace {
@@ -109,6 +112,26 @@ TEST(OpsSimd, AddInPlaceIsExact) {
       AddInPlace(ref.data(), y.data(), n);
       AddInPlaceSimd(x.data(), y.data(), n);
       EXPECT_EQ(x, ref) << n;
+    }
+  });
+}
+
+TEST(OpsSimd, ConvertToF16IsBitExact) {
+  std::vector<float> x = Random(1000, 3.0f, 10);
+  for (int i = 0; i < 100; ++i) x[i] *= 1e-6f;  // half subnormals
+  const float specials[] = {0.0f, -0.0f, 65504.0f, 65519.0f, 65520.0f, -70000.0f, 1e-8f, 5.96e-8f, 2.98e-8f,
+                            1.0f + 0x1p-11f, 1.0f + 0x1p-11f + 0x1p-23f, 1.0f + 3 * 0x1p-11f,
+                            std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN(),
+                            std::numeric_limits<float>::signaling_NaN()};
+  for (size_t i = 0; i < std::size(specials); ++i) x[200 + i * 3] = specials[i];
+  std::vector<uint16_t> ref(x.size());
+  for (size_t i = 0; i < x.size(); ++i) ref[i] = FP32ToFP16(x[i]);
+  ForEachTarget([&] {
+    for (int64_t n : {int64_t{1}, int64_t{15}, int64_t{17}, int64_t{1000}}) {
+      std::vector<uint16_t> out(static_cast<size_t>(n), 0xDEAD);
+      ConvertToF16Simd(x.data(), n, out.data());
+      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(out[i], ref[i]) << "x = " << x[i] << " at " << i;
     }
   });
 }

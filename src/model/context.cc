@@ -98,10 +98,12 @@ void Context::StoreKvRow(int layer, int32_t pos, const float* k, const float* v)
     return;
   }
   uint16_t* kt = reinterpret_cast<uint16_t*>(k_cache_[layer].data()) + pos;
-  uint16_t* vc = reinterpret_cast<uint16_t*>(v_cache_[layer].data()) + offset;
-  for (int64_t i = 0; i < n_embd_kv_; ++i) {
-    kt[i * kt_stride_] = FP32ToFP16(k[i]);
-    vc[i] = FP32ToFP16(v[i]);
+  ConvertToF16Simd(v, n_embd_kv_, reinterpret_cast<uint16_t*>(v_cache_[layer].data()) + offset);
+  uint16_t half[256];  // K converted a chunk at a time, then stored down its transposed column
+  for (int64_t i0 = 0; i0 < n_embd_kv_; i0 += 256) {
+    const int64_t m = std::min<int64_t>(256, n_embd_kv_ - i0);
+    ConvertToF16Simd(k + i0, m, half);
+    for (int64_t i = 0; i < m; ++i) kt[(i0 + i) * kt_stride_] = half[i];
   }
 }
 
