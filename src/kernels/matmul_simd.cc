@@ -19,6 +19,7 @@
 #include "flotilla/check.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_kquant.h"
+#include "kernels/prefetch.h"
 #include "kernels/repack.h"
 #include "tensor/fp16.h"
 #include "tensor/quant_blocks.h"
@@ -364,6 +365,7 @@ __attribute__((noinline)) void GroupDotsVnni(const uint8_t* group, const PackedA
     __m512 dw;
     if constexpr (kQ4) {
       const auto* blk = reinterpret_cast<const BlockQ4_0x16*>(group) + b;
+      if (T == 1) PrefetchAhead(blk, sizeof(*blk));
       dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->d)));
       for (int j = 0; j < 4; ++j) {
         const __m512i v = _mm512_loadu_si512(blk->q[j]);
@@ -372,6 +374,7 @@ __attribute__((noinline)) void GroupDotsVnni(const uint8_t* group, const PackedA
       }
     } else {
       const auto* blk = reinterpret_cast<const BlockQ8_0x16*>(group) + b;
+      if (T == 1) PrefetchAhead(blk, sizeof(*blk));
       dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->d)));
       for (int j = 0; j < 8; ++j) w[j] = _mm512_loadu_si512(blk->q[j]);
     }
@@ -419,7 +422,9 @@ __attribute__((noinline)) void GroupDotsFloat(const uint8_t* group, const Packed
     for (int p = 0; p < P; ++p) acc[t][p] = _mm512_setzero_ps();
   }
   int64_t k = 0;
+  constexpr size_t kColumnBytes = kType == DType::kF32 ? 64 : 32;
   for (; k + P <= n; k += P) {
+    if (T == 1) PrefetchAhead(group + k * kColumnBytes, P * kColumnBytes);
     for (int p = 0; p < P; ++p) {
       const __m512 w = LoadGroupColumn<kType>(group, k + p);
       for (int t = 0; t < T; ++t) acc[t][p] = _mm512_fmadd_ps(w, _mm512_set1_ps(x[t * n + k + p]), acc[t][p]);
