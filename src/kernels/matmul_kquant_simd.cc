@@ -13,6 +13,7 @@
 #define HWY_TARGET_INCLUDE "kernels/matmul_kquant_simd.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
+#include "kernels/group_tiles-inl.h"
 
 #include <cstring>
 
@@ -187,26 +188,9 @@ HWY_INLINE void KGroupDots(DType type, const uint8_t* group, const PackedActs& a
 
 void MatMulGroupsKQuantImpl(const TensorView& w, const PackedActs& a, float* y, int64_t g0, int64_t g1) {
   CHECK((w.dtype == DType::kQ4_K || w.dtype == DType::kQ6_K) && w.rows16 != nullptr);
-  const int64_t n_out = w.n_rows(), nt = a.n_tokens;
-  const size_t group_bytes = InterleavedGroupBytes(w.dtype, w.row_len());
-  for (int64_t g = g0; g < g1; ++g) {
-    const uint8_t* group = w.rows16 + static_cast<size_t>(g) * group_bytes;
-    float* yg = y + g * kInterleaveRows;
-    int64_t t = 0;
-    for (; t + kKTokenTile <= nt; t += kKTokenTile) {
-      KGroupDots<kKTokenTile>(w.dtype, group, a, t, yg + t * n_out, n_out);
-    }
-    switch (nt - t) {
-      case 1: KGroupDots<1>(w.dtype, group, a, t, yg + t * n_out, n_out); break;
-      case 2: KGroupDots<2>(w.dtype, group, a, t, yg + t * n_out, n_out); break;
-      case 3: KGroupDots<3>(w.dtype, group, a, t, yg + t * n_out, n_out); break;
-      case 4: KGroupDots<4>(w.dtype, group, a, t, yg + t * n_out, n_out); break;
-      case 5: KGroupDots<5>(w.dtype, group, a, t, yg + t * n_out, n_out); break;
-      case 6: KGroupDots<6>(w.dtype, group, a, t, yg + t * n_out, n_out); break;
-      case 7: KGroupDots<7>(w.dtype, group, a, t, yg + t * n_out, n_out); break;
-      default: break;
-    }
-  }
+  ForEachGroupTile<kKTokenTile>(w, a, y, g0, g1, [&](auto tile, const uint8_t* group, int64_t t0, float* yt) {
+    KGroupDots<decltype(tile)::value>(w.dtype, group, a, t0, yt, w.n_rows());
+  });
 }
 
 #pragma GCC pop_options

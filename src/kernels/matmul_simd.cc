@@ -12,6 +12,7 @@
 #define HWY_TARGET_INCLUDE "kernels/matmul_simd.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
+#include "kernels/group_tiles-inl.h"
 
 #include <algorithm>
 #include <cstring>
@@ -454,26 +455,9 @@ HWY_INLINE void GroupDots(DType type, const uint8_t* group, const PackedActs& a,
 
 // Groups [g0, g1) of w.rows16, all tokens.
 void MatMulGroups(const TensorView& w, const PackedActs& a, float* y, int64_t g0, int64_t g1) {
-  const int64_t n_out = w.n_rows(), nt = a.n_tokens;
-  const size_t group_bytes = InterleavedGroupBytes(w.dtype, w.row_len());
-  for (int64_t g = g0; g < g1; ++g) {
-    const uint8_t* group = w.rows16 + static_cast<size_t>(g) * group_bytes;
-    float* yg = y + g * kInterleaveRows;
-    int64_t t = 0;
-    for (; t + kGroupTokenTile <= nt; t += kGroupTokenTile) {
-      GroupDots<kGroupTokenTile>(w.dtype, group, a, t, yg + t * n_out, n_out);
-    }
-    switch (nt - t) {
-      case 1: GroupDots<1>(w.dtype, group, a, t, yg + t * n_out, n_out); break;
-      case 2: GroupDots<2>(w.dtype, group, a, t, yg + t * n_out, n_out); break;
-      case 3: GroupDots<3>(w.dtype, group, a, t, yg + t * n_out, n_out); break;
-      case 4: GroupDots<4>(w.dtype, group, a, t, yg + t * n_out, n_out); break;
-      case 5: GroupDots<5>(w.dtype, group, a, t, yg + t * n_out, n_out); break;
-      case 6: GroupDots<6>(w.dtype, group, a, t, yg + t * n_out, n_out); break;
-      case 7: GroupDots<7>(w.dtype, group, a, t, yg + t * n_out, n_out); break;
-      default: break;
-    }
-  }
+  ForEachGroupTile<kGroupTokenTile>(w, a, y, g0, g1, [&](auto tile, const uint8_t* group, int64_t t0, float* yt) {
+    GroupDots<decltype(tile)::value>(w.dtype, group, a, t0, yt, w.n_rows());
+  });
 }
 
 #pragma GCC pop_options

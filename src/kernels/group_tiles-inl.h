@@ -1,0 +1,45 @@
+// The walk over 16-row interleaved groups and token tiles that every interleaved matmul kernel
+// shares (kernels/repack.h). Per-target code: include it inside a Highway target region, after
+// <hwy/highway.h> (Highway's -inl.h include-guard pattern).
+#if defined(FLOTILLA_KERNELS_GROUP_TILES_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef FLOTILLA_KERNELS_GROUP_TILES_INL_H_
+#undef FLOTILLA_KERNELS_GROUP_TILES_INL_H_
+#else
+#define FLOTILLA_KERNELS_GROUP_TILES_INL_H_
+#endif
+
+#include <type_traits>
+
+#include "kernels/matmul.h"
+#include "kernels/repack.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace flotilla {
+namespace HWY_NAMESPACE {
+
+// Calls dots(std::integral_constant<int, T>, group, t0, y_tile) for groups [g0, g1) of w.rows16 and
+// tiles of T = kTile tokens (then one tile of the 1..kTile-1 left), where y_tile = &y[t0, 16 g] of
+// y: [a.n_tokens, w.n_rows()] and the kernel writes rows 16g .. 16g+15 of tokens t0 .. t0+T-1.
+template <int kTile, class Dots>
+inline void ForEachGroupTile(const TensorView& w, const PackedActs& a, float* y, int64_t g0, int64_t g1,
+                             const Dots& dots) {
+  const int64_t n_out = w.n_rows(), nt = a.n_tokens;
+  const size_t group_bytes = InterleavedGroupBytes(w.dtype, w.row_len());
+  for (int64_t g = g0; g < g1; ++g) {
+    const uint8_t* group = w.rows16 + static_cast<size_t>(g) * group_bytes;
+    float* yg = y + g * kInterleaveRows;
+    int64_t t = 0;
+    for (; t + kTile <= nt; t += kTile) dots(std::integral_constant<int, kTile>{}, group, t, yg + t * n_out);
+    const int64_t rest = nt - t;
+    if (rest == 0) continue;
+    [&]<int... R>(std::integer_sequence<int, R...>) {  // the tile of `rest` tokens
+      ((rest == R + 1 ? dots(std::integral_constant<int, R + 1>{}, group, t, yg + t * n_out) : void()), ...);
+    }(std::make_integer_sequence<int, kTile - 1>{});
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace flotilla
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard
