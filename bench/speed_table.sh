@@ -6,9 +6,13 @@
 #
 #   bench/speed_table.sh [REPS]       # REPS timed runs per test (default 3); FLOTILLA_BIN, FLOTILLA_SHARED
 #
+# LARGE=1 adds Q4 models over 100 MB (qwen2.5-0.5b in Q4_0, 265 MiB; llama3.2-1b in Q4_K, 667 MiB; the
+# latter takes `init` about 6 minutes to quantize). FLOTILLA_BENCH_DIR=DIR keeps the generated models
+# there and reuses them on the next run (default: a temporary directory removed at the end).
+#
 # Prints one markdown row per model x test x threads: t/s ± sd, ms per run (pp128: time to first token),
 # the fraction of the limit the command measured (read bandwidth for decode, peak FMA for prefill),
-# llama.cpp's t/s and our ratio to it. Models go to a temporary directory removed at the end.
+# llama.cpp's t/s and our ratio to it.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,12 +24,21 @@ command -v python3 > /dev/null || { echo "speed_table: needs python3" >&2; exit 
 ref=$shared/ref/bench_summary.csv
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+dir=${FLOTILLA_BENCH_DIR:-$tmp}
+mkdir -p "$dir"
 
 models=()
-for dtype in f16 q8_0 q4_0 q4_K; do
-  "$bin" init --preset stories110m --random --dtype "$dtype" "$tmp/stories110m-$dtype.gguf" 2> /dev/null
-  models+=("$tmp/stories110m-$dtype.gguf")
-done
+# make NAME ARCH PRESET DTYPE: $dir/NAME-DTYPE.gguf from `flotilla init` unless it is there already.
+make() {
+  local out="$dir/$1-$4.gguf"
+  [ -f "$out" ] || "$bin" init --arch "$2" --preset "$3" --random --dtype "$4" "$out" 2> /dev/null
+  models+=("$out")
+}
+for dtype in f16 q8_0 q4_0 q4_K; do make stories110m llama stories110m "$dtype"; done
+if [ "${LARGE:-0}" = 1 ]; then
+  make qwen2.5-0.5b qwen2 qwen2.5-0.5b q4_0
+  make llama3.2-1b llama llama3.2-1b q4_K
+fi
 for dtype in f16 q8_0 q4_0; do
   [ -f "$shared/models/synth/synth15M-$dtype.gguf" ] && models+=("$shared/models/synth/synth15M-$dtype.gguf")
 done
@@ -37,7 +50,7 @@ for m in "${models[@]}"; do
   python3 - "$tmp/rows.json" "$m" "$ref" <<'PY'
 import csv, json, os, sys
 rows, model, ref = json.load(open(sys.argv[1])), os.path.basename(sys.argv[2])[:-5], sys.argv[3]
-name, dtype = model.rsplit("-", 1)
+name, dtype = model.rsplit("-", 1)  # llama.cpp's references exist for the stories110m and synth15M shapes
 ref_name = {"stories110m": "synth110M"}.get(name, name) + "-" + dtype
 llama = {}
 if os.path.exists(ref):
