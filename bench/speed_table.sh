@@ -11,7 +11,8 @@
 # there and reuses them on the next run (default: a temporary directory removed at the end).
 #
 # Prints one markdown row per model x test x threads: t/s ± sd, ms per run (pp128: time to first token),
-# the fraction of the limit the command measured (read bandwidth for decode, peak FMA for prefill),
+# the fraction of the limit the command measured (read bandwidth for decode; for prefill the peak of
+# f32 FMA for float weights, of int8 dot products for quantized ones),
 # llama.cpp's t/s and our ratio to it.
 set -euo pipefail
 
@@ -60,7 +61,8 @@ if os.path.exists(ref):
 for r in rows:
     test = f"pp{r['n_prompt']}" if r["n_prompt"] else f"tg{r['n_gen']}"
     if r["n_prompt"]:
-        roof = f"{r['gflops']:.0f} GFLOP/s = {100 * r['peak_fraction']:.0f}% of {r['machine_peak_gflops']:.0f}"
+        unit = "int8 GOP/s" if r["machine_peak_kind"] == "int8 dot" else "GFLOP/s"
+        roof = f"{r['gops']:.0f} {unit} = {100 * r['peak_fraction']:.0f}% of {r['machine_peak_gops']:.0f}"
     else:
         roof = f"{r['gbs']:.1f} GB/s = {100 * r['bw_fraction']:.0f}% of {r['machine_read_gbs']:.1f}"
     ms = 1e3 * (r["n_prompt"] + r["n_gen"]) / r["avg_ts"]

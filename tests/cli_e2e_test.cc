@@ -135,7 +135,7 @@ TEST_F(CliTest, BenchPrintsARowPerTestAndThreadCount) {
   EXPECT_EQ(j[0]["n_prompt"], 16);
   EXPECT_EQ(j[0]["samples_ts"].size(), 3u);
   EXPECT_GT(j[0]["avg_ts"].get<double>(), 0.0);
-  EXPECT_GT(j[0]["gflops"].get<double>(), 0.0);
+  EXPECT_GT(j[0]["gops"].get<double>(), 0.0);
 
   r = Run("bench -m " + Model() + " -r 0");
   EXPECT_EQ(r.exit_code, 1);

@@ -35,7 +35,9 @@ struct Row {
   int32_t n_prompt, n_gen, n_threads;
   std::vector<double> samples_ts;
   double avg_ts = 0, stddev_ts = 0;
-  double bw_gbs = 0, peak_gflops = 0;  // this machine's limits at n_threads
+  // This machine's limits at n_threads: read bandwidth, and the peak of the arithmetic the matmuls
+  // use (f32 FMA for float weights, int8 dot products for quantized ones).
+  double bw_gbs = 0, peak_gops = 0;
 };
 
 // Bytes of weights a decode step reads and the multiply-adds per token (2 flops each).
@@ -99,20 +101,23 @@ Status Bench(const BenchOptions& o) {
   ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(o.model));
   const ModelCost cost = CostOf(*model);
   const std::string weight_type(DTypeName(model->weights().layers[0].wq.dtype));
+  const DType dot_type = VecDotType(model->weights().layers[0].wq.dtype);
+  const bool int8 = dot_type == DType::kQ8_0 || dot_type == DType::kQ8_1 || dot_type == DType::kQ8_K;
+  const char* peak_unit = int8 ? "int8 GOP/s" : "GFLOP/s";
   std::vector<Row> rows;
   std::mt19937 rng(42);
   for (int32_t nt : o.n_threads) {
     if (nt < 1) return InvalidArgumentError("-t values must be positive");
     ThreadPool pool(nt);
     const double bw = o.no_limits ? 0 : MeasureReadBandwidth(pool);
-    const double peak = o.no_limits ? 0 : MeasurePeakGflops(pool);
+    const double peak = o.no_limits ? 0 : int8 ? MeasurePeakInt8Gops(pool) : MeasurePeakGflops(pool);
     std::vector<std::pair<int32_t, int32_t>> tests;
     for (int32_t p : o.n_prompt) if (p > 0) tests.push_back({p, 0});
     for (int32_t g : o.n_gen) if (g > 0) tests.push_back({0, g});
     for (auto [p, g] : tests) {
       Row r{p, g, nt};
       r.bw_gbs = bw;
-      r.peak_gflops = peak;
+      r.peak_gops = peak;
       ASSIGN_OR_RETURN(std::unique_ptr<Context> ctx,
                        Context::Create(*model, pool, {.n_ctx = p + g + 1, .kv_type = *kv, .n_batch = std::max(p, 1)}));
       const int32_t n_vocab = model->config().n_vocab;
@@ -137,13 +142,14 @@ Status Bench(const BenchOptions& o) {
                           {"simd", MatMulSimdTargetName()}, {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen},
                           {"n_threads", r.n_threads}, {"type_kv", o.kv_type}, {"avg_ts", r.avg_ts},
                           {"stddev_ts", r.stddev_ts}, {"samples_ts", r.samples_ts},
-                          {"machine_read_gbs", r.bw_gbs}, {"machine_peak_gflops", r.peak_gflops}};
+                          {"machine_read_gbs", r.bw_gbs}, {"machine_peak_gops", r.peak_gops},
+                          {"machine_peak_kind", int8 ? "int8 dot" : "f32 fma"}};
       if (tg) {
         j["gbs"] = r.avg_ts * gb_per_tok;
         j["bw_fraction"] = r.bw_gbs > 0 ? r.avg_ts * gb_per_tok / r.bw_gbs : 0.0;
       } else {
-        j["gflops"] = r.avg_ts * gflop_per_tok;
-        j["peak_fraction"] = r.peak_gflops > 0 ? r.avg_ts * gflop_per_tok / r.peak_gflops : 0.0;
+        j["gops"] = r.avg_ts * gflop_per_tok;  // 2 ops per weight per token
+        j["peak_fraction"] = r.peak_gops > 0 ? r.avg_ts * gflop_per_tok / r.peak_gops : 0.0;
       }
       out.push_back(j);
     }
@@ -164,11 +170,11 @@ Status Bench(const BenchOptions& o) {
       }
     } else {
       const double gf = r.avg_ts * gflop_per_tok;
-      if (r.peak_gflops > 0) {
-        std::snprintf(roof, sizeof roof, "%.0f GFLOP/s = %.0f%% of %.0f", gf, 100 * gf / r.peak_gflops,
-                      r.peak_gflops);
+      if (r.peak_gops > 0) {
+        std::snprintf(roof, sizeof roof, "%.0f %s = %.0f%% of %.0f", gf, peak_unit, 100 * gf / r.peak_gops,
+                      r.peak_gops);
       } else {
-        std::snprintf(roof, sizeof roof, "%.0f GFLOP/s", gf);
+        std::snprintf(roof, sizeof roof, "%.0f %s", gf, peak_unit);
       }
     }
     std::printf("| %s | %s | %.1f MiB | %.1f M | %s | %d | %s | %.2f ± %.2f | %.1f | %s |\n", o.model.c_str(),

@@ -13,6 +13,10 @@
 #include "kernels/prefetch.h"
 #include "kernels/roofline.h"
 
+#if HWY_TARGET == HWY_AVX3_DL
+#include <immintrin.h>
+#endif
+
 HWY_BEFORE_NAMESPACE();
 namespace flotilla {
 namespace HWY_NAMESPACE {
@@ -49,6 +53,42 @@ double FmaChains(int64_t iters, float* sink) {
   return 2.0 * 12.0 * static_cast<double>(hn::Lanes(d)) * static_cast<double>(iters);
 }
 
+#if HWY_TARGET == HWY_AVX3_DL
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,avx2,fma,f16c,bmi2,no-avxvnni")
+// Runs `iters` rounds of 12 independent vpdpbusd chains (the quantized matmul kernels' instruction);
+// returns the int8 ops done (a multiply-add counts 2).
+double Int8DotChains(int64_t iters, int32_t* sink) {
+  __m512i a[12];
+  for (int j = 0; j < 12; ++j) a[j] = _mm512_set1_epi32(j);
+  const __m512i u = _mm512_set1_epi8(1), s = _mm512_set1_epi8(-1);
+  for (int64_t i = 0; i < iters; ++i) {
+    for (int j = 0; j < 12; ++j) a[j] = _mm512_dpbusd_epi32(a[j], u, s);
+  }
+  __m512i sum = a[0];
+  for (int j = 1; j < 12; ++j) sum = _mm512_add_epi32(sum, a[j]);
+  *sink = _mm512_reduce_add_epi32(sum);
+  return 2.0 * 12.0 * 64.0 * static_cast<double>(iters);
+}
+#pragma GCC pop_options
+#else
+// The same with the generic kernels' int16 widening multiply-add.
+double Int8DotChains(int64_t iters, int32_t* sink) {
+  const hn::ScalableTag<int16_t> d16;
+  const hn::Repartition<int32_t, decltype(d16)> d32;
+  const auto x = hn::Set(d16, 3), y = hn::Set(d16, -2);
+  decltype(hn::Zero(d32)) a[12], b[12];
+  for (int j = 0; j < 12; ++j) a[j] = b[j] = hn::Set(d32, j);
+  for (int64_t i = 0; i < iters; ++i) {
+    for (int j = 0; j < 12; ++j) a[j] = hn::ReorderWidenMulAccumulate(d32, x, y, a[j], b[j]);
+  }
+  auto sum = hn::Add(a[0], b[0]);
+  for (int j = 1; j < 12; ++j) sum = hn::Add(sum, hn::Add(a[j], b[j]));
+  *sink = hn::GetLane(sum);
+  return 2.0 * 12.0 * static_cast<double>(hn::Lanes(d16)) * static_cast<double>(iters);
+}
+#endif
+
 }  // namespace HWY_NAMESPACE
 }  // namespace flotilla
 HWY_AFTER_NAMESPACE();
@@ -58,6 +98,7 @@ namespace flotilla {
 
 HWY_EXPORT(StreamSum);
 HWY_EXPORT(FmaChains);
+HWY_EXPORT(Int8DotChains);
 
 namespace {
 double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
@@ -94,20 +135,32 @@ double MeasureReadBandwidth(ThreadPool& pool, int64_t bytes, int reps) {
   return best;
 }
 
-double MeasurePeakGflops(ThreadPool& pool, int reps) {
+// Best of `reps` rates (1e9 ops/s) of chains(t) run on each of the pool's threads at once.
+template <typename Chains>
+double MeasurePeak(ThreadPool& pool, int reps, const Chains& chains) {
   const int nt = pool.n_threads();
-  std::vector<double> flops(nt);
-  std::vector<float> sinks(nt);
+  std::vector<double> ops(nt);
   double best = 0;
   for (int r = 0; r < reps; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
-    OnEachThread(nt, [&](int64_t t) { flops[t] = HWY_DYNAMIC_DISPATCH(FmaChains)(20'000'000, &sinks[t]); });
+    OnEachThread(nt, [&](int64_t t) { ops[t] = chains(t); });
     const double s = Seconds(t0, std::chrono::steady_clock::now());
     double total = 0;
-    for (double f : flops) total += f;
+    for (double o : ops) total += o;
     best = std::max(best, total / s / 1e9);
   }
   return best;
+}
+
+double MeasurePeakGflops(ThreadPool& pool, int reps) {
+  std::vector<float> sinks(pool.n_threads());
+  return MeasurePeak(pool, reps, [&](int64_t t) { return HWY_DYNAMIC_DISPATCH(FmaChains)(20'000'000, &sinks[t]); });
+}
+
+double MeasurePeakInt8Gops(ThreadPool& pool, int reps) {
+  std::vector<int32_t> sinks(pool.n_threads());
+  return MeasurePeak(pool, reps,
+                     [&](int64_t t) { return HWY_DYNAMIC_DISPATCH(Int8DotChains)(20'000'000, &sinks[t]); });
 }
 
 }  // namespace flotilla
