@@ -1,13 +1,14 @@
 // Highway matrix-product kernels, compiled once per instruction set and chosen at run time.
 //
-// Every kernel computes, for one weight row and a tile of T <= 4 tokens, out[t] = dot(w_row, x_t),
-// decoding the weight row once per tile. Float weights (F32/F16/BF16) widen to f32 and FMA against
-// pre-rounded activations. Quantized weights take integer dot products per block with the 8-bit
-// activations of PackedActs, then scale in float as llama.cpp does:
-// - generic targets: int8 x int8 widened to int16, multiply-add pairs into int32;
-// - AVX3_DL (AVX-512 VNNI): vpdpbusd on 256-bit vectors (unsigned weights x signed activations;
-//   Q8_0 and Q4_0 use |w| x sign(x, w) with Q4_0 as q - 8, so the eight int32 lanes and the float
-//   accumulation per block are llama.cpp's), with integer sub-block scales for the K-quants.
+// Two families:
+// - Row by row (every target; the file layout): for one weight row and a tile of T <= 4 tokens,
+//   out[t] = dot(w_row, x_t), decoding the row once per tile. Float weights widen to f32 and FMA
+//   against pre-rounded activations; quantized weights take integer dot products per block with the
+//   8-bit activations of PackedActs, then scale in float as llama.cpp does (generic targets: int8
+//   widened to int16, multiply-add pairs; AVX3_DL: vpdpbusd on 256-bit vectors with |w| x sign(x, w)).
+// - Interleaved 16-row groups (AVX3_DL, 512-bit; TensorView::rows16, layouts in kernels/repack.h): lane
+//   r of every vector is row r, so results need no horizontal sums; Q8_0/Q4_0 and float here, the
+//   K-quants in matmul_kquant_simd.cc. Whole groups take this path, rows of partial groups the first.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/matmul_simd.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
