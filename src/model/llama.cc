@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "kernels/matmul.h"
-#include "flotilla/check.h"
 #include "kernels/ops.h"
 #include "model/context.h"
 
@@ -32,8 +31,6 @@ template <typename T>
 void Grow(std::vector<T>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
 }
-
-constexpr int32_t kMaxRot = 1024;  // rotated dimensions per head, at most
 
 void AddBiasRow(float* x, const std::vector<float>& bias) {
   if (!bias.empty()) AddInPlaceSimd(x, bias.data(), static_cast<int64_t>(bias.size()));
@@ -83,7 +80,6 @@ void Context::Forward(const Model& model, ThreadPool& pool, std::span<const Segm
       s.row_pos[r] = seg.ctx->n_past_ + i;
     }
   }
-  CHECK(rope.n_rot <= kMaxRot);
 
   for (int layer = 0; layer < c.n_layer; ++layer) {
     const LayerWeights& lw = w.layers[layer];
@@ -94,7 +90,8 @@ void Context::Forward(const Model& model, ThreadPool& pool, std::span<const Segm
     Project(pool, s.acts, xn.data(), n, {{&lw.wq, q.data()}, {&lw.wk, k.data()}, {&lw.wv, v.data()}});
     // Biases, rotation at each row's own position, and the K/V rows into each row's cache.
     pool.ParallelFor(n, [&](int64_t begin, int64_t end) {
-      float cs[kMaxRot];
+      std::vector<float> angles(static_cast<size_t>(rope.n_rot));  // [n_rot]: cos, sin pairs
+      float* cs = angles.data();
       for (int64_t r = begin; r < end; ++r) {
         float *qr = q.data() + r * d, *kr = k.data() + r * dkv, *vr = v.data() + r * dkv;
         AddBiasRow(qr, lw.bq);
