@@ -1,5 +1,5 @@
-// Q4_K and Q6_K weights in 16-row interleaved groups (layouts in kernels/repack.h): the writers of
-// the interleaved copy and the AVX-512 VNNI kernels over it (matmul_kquant_simd.cc).
+// Q4_K and Q6_K weights in 16-row interleaved groups (layouts and writers in kernels/repack.h/.cc):
+// the AVX-512 VNNI kernels over them (matmul_kquant_simd.cc).
 #pragma once
 
 #include <cstdint>
@@ -8,11 +8,6 @@
 #include "tensor/tensor_view.h"
 
 namespace flotilla {
-
-// Write the interleaved copy of the first `groups` 16-row groups of w (dtype Q4_K / Q6_K, row length
-// a multiple of 256) to out: groups * (row_len / 256) blocks BlockQ4_Kx16 / BlockQ6_Kx16.
-void InterleaveQ4_K(const TensorView& w, int64_t groups, uint8_t* out);
-void InterleaveQ6_K(const TensorView& w, int64_t groups, uint8_t* out);
 
 // y[t, 16g + r] = dot(row 16g + r of w, x_t) for groups g in [g0, g1), r < 16 and every token of a;
 // y: [a.n_tokens, w.n_rows()]. w.dtype is Q4_K or Q6_K with w.rows16 set, a packed as Q8_K. Only the
