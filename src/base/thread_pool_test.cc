@@ -1,6 +1,10 @@
 #include "base/thread_pool.h"
 
 #include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -28,6 +32,59 @@ TEST(ThreadPool, ManyShortJobsInARow) {
     pool.ParallelFor(4, [&](int64_t b, int64_t e) { sum += e - b; });
   }
   EXPECT_EQ(sum.load(), 80000);
+}
+
+// Workers that found no work for a while block on the condition variable; a new loop must wake them
+// (the caller only takes the lock when one sleeps).
+TEST(ThreadPool, WakesSleepingWorkers) {
+  ThreadPool pool(3);
+  for (int round = 0; round < 4; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    std::mutex mutex;
+    std::set<std::thread::id> ran_on;
+    std::atomic<int64_t> sum{0};
+    pool.ParallelFor(12, [&](int64_t b, int64_t e) {
+      sum += e - b;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // long enough for every worker to join
+      std::lock_guard<std::mutex> lock(mutex);
+      ran_on.insert(std::this_thread::get_id());
+    });
+    EXPECT_EQ(sum.load(), 12);
+    EXPECT_GE(ran_on.size(), 2u) << "round " << round;
+  }
+}
+
+// One thread stuck in a chunk must not keep the others from finishing the rest: they take the chunks
+// left in its share.
+TEST(ThreadPool, OthersTakeTheChunksOfASlowThread) {
+  ThreadPool pool(2);
+  std::vector<std::atomic<int>> hits(8);
+  std::atomic<int> slow_done{0}, after_slow{0};
+  pool.ParallelFor(8, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)]++;
+    if (b == 0) {  // the caller's first chunk: stays until the others ran (or 10 s passed)
+      for (int ms = 0; ms < 10000 && after_slow.load() < 7; ++ms) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      slow_done = 1;
+    } else if (slow_done.load() == 0) {
+      ++after_slow;
+    }
+  });
+  for (auto& h : hits) EXPECT_EQ(h.load(), 1);
+  // The caller's other three chunks ran on the worker while the caller slept.
+  EXPECT_EQ(after_slow.load(), 7);
+}
+
+TEST(ThreadPool, MoreThreadsThanCores) {
+  ThreadPool pool(8);
+  std::atomic<int64_t> sum{0};
+  for (int round = 0; round < 2000; ++round) {
+    pool.ParallelFor(round % 50, [&](int64_t b, int64_t e) { sum += e - b; });
+  }
+  int64_t want = 0;
+  for (int round = 0; round < 2000; ++round) want += round % 50;
+  EXPECT_EQ(sum.load(), want);
 }
 
 }  // namespace
