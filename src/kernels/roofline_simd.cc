@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/huge_page_buffer.h"
 #include "kernels/prefetch.h"
 #include "kernels/roofline.h"
 
@@ -118,17 +119,20 @@ void OnEachThread(int nt, const Fn& fn) {
 
 double MeasureReadBandwidth(ThreadPool& pool, int64_t bytes, int reps) {
   const int64_t n = bytes / 4 / 1024 * 1024;
-  std::vector<float> buf(static_cast<size_t>(n));
+  // On huge pages, as the model's weights are (model/weights.h), so both streams pay the same for
+  // address translation.
+  HugePageBuffer storage(static_cast<size_t>(n) * sizeof(float));
+  float* const buf = reinterpret_cast<float*>(storage.data());
   const int nt = pool.n_threads();
   // Each thread first touches the part it will read (first-touch placement), then streams it.
-  OnEachThread(nt, [&](int64_t t) { std::memset(buf.data() + n * t / nt, 1, static_cast<size_t>(n / nt) * 4); });
+  OnEachThread(nt, [&](int64_t t) { std::memset(buf + n * t / nt, 1, static_cast<size_t>(n / nt) * 4); });
   std::vector<float> sinks(nt);
   double best = 0;
   for (int r = 0; r < reps; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     OnEachThread(nt, [&](int64_t t) {
       const int64_t lo = n * t / nt / 1024 * 1024, hi = n * (t + 1) / nt / 1024 * 1024;
-      sinks[t] = HWY_DYNAMIC_DISPATCH(StreamSum)(buf.data() + lo, hi - lo);
+      sinks[t] = HWY_DYNAMIC_DISPATCH(StreamSum)(buf + lo, hi - lo);
     });
     best = std::max(best, static_cast<double>(n) * 4 / Seconds(t0, std::chrono::steady_clock::now()) / 1e9);
   }

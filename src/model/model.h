@@ -36,7 +36,7 @@ class Model {
   ModelWeights weights_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::vector<std::vector<float>> lora_merged_;  // F32 weights with adapters merged in
-  std::vector<uint8_t> interleaved_;             // the matrices' 16-row interleaved copies (TensorView::rows16)
+  HugePageBuffer interleaved_;                  // the matrices' 16-row interleaved copies (TensorView::rows16)
 };
 
 }  // namespace flotilla

@@ -78,19 +78,19 @@ StatusOr<ModelWeights> LoadWeights(const gguf::File& file, const ModelConfig& c)
   return w;
 }
 
-void InterleaveWeights(const gguf::File& file, ModelWeights& w, std::vector<uint8_t>& storage) {
+void InterleaveWeights(const gguf::File& file, ModelWeights& w, HugePageBuffer& storage) {
   if (!InterleavedKernelsAvailable()) return;
   std::vector<TensorView*> views;
   for (LayerWeights& l : w.layers) {
     for (TensorView* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) views.push_back(v);
   }
   views.push_back(&w.output);
-  constexpr size_t kAlign = 64;  // whole cache lines, aligned vector loads
-  size_t total = kAlign;
+  constexpr size_t kAlign = 64;  // whole cache lines, aligned vector loads (the buffer starts aligned)
+  size_t total = 0;
   for (const TensorView* v : views) total += (InterleavedBytes(*v) + kAlign - 1) / kAlign * kAlign;
-  if (total == kAlign) return;
-  storage.assign(total, 0);
-  uint8_t* p = storage.data() + (kAlign - reinterpret_cast<uintptr_t>(storage.data()) % kAlign) % kAlign;
+  if (total == 0) return;
+  storage = HugePageBuffer(total);
+  uint8_t* p = storage.data();
   for (TensorView* v : views) {
     const size_t bytes = InterleavedBytes(*v);
     if (bytes == 0) continue;

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "base/huge_page_buffer.h"
 #include "flotilla/status.h"
 #include "gguf/gguf.h"
 #include "model/config.h"
@@ -36,6 +37,6 @@ StatusOr<ModelWeights> LoadWeights(const gguf::File& file, const ModelConfig& co
 // (TensorView::rows16), stored in `storage`, when this CPU's kernels read it; otherwise does nothing.
 // The copied rows' pages of `file` (where the views point) are released, so memory holds the model
 // about once. `storage` must outlive the views.
-void InterleaveWeights(const gguf::File& file, ModelWeights& w, std::vector<uint8_t>& storage);
+void InterleaveWeights(const gguf::File& file, ModelWeights& w, HugePageBuffer& storage);
 
 }  // namespace flotilla
