@@ -11,8 +11,8 @@
 # there and reuses them on the next run (default: a temporary directory removed at the end).
 #
 # Prints one markdown row per model x test x threads: t/s ± sd, ms per run (pp128: time to first token),
-# the fraction of the limit the command measured (read bandwidth for decode; for prefill the peak of
-# f32 FMA for float weights, of int8 dot products for quantized ones),
+# the fraction of the limit the command measured right before each run (read bandwidth for decode;
+# for prefill the peak of f32 FMA for float weights, of int8 dot products for quantized ones),
 # llama.cpp's t/s and our ratio to it.
 set -euo pipefail
 

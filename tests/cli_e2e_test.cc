@@ -137,6 +137,14 @@ TEST_F(CliTest, BenchPrintsARowPerTestAndThreadCount) {
   EXPECT_GT(j[0]["avg_ts"].get<double>(), 0.0);
   EXPECT_GT(j[0]["gops"].get<double>(), 0.0);
 
+  // With limits: a tg row carries the read bandwidth measured alongside its runs, and its fraction.
+  r = Run("bench --json -m " + Model() + " -p 0 -n 4 -t 1 -r 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_GT(j[0]["machine_read_gbs"].get<double>(), 0.0);
+  EXPECT_GT(j[0]["bw_fraction"].get<double>(), 0.0);
+
   r = Run("bench -m " + Model() + " -r 0");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("-r must be at least 1"), std::string::npos) << r.err;

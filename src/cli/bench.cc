@@ -1,6 +1,8 @@
 // flotilla bench -m M -p 128 -n 128 -t 1,2 [-r 5] [--json]: prompt (pp) and generation (tg) speed in
 // llama-bench's spirit, plus this machine's measured limits: decode as GB/s of weights streamed per
 // token against the read bandwidth, prefill as GFLOP/s (2 per weight per token) against peak FMA.
+// The limit is measured right before each timed run and averaged over the test's runs, so on a
+// shared machine whose bandwidth changes by the minute a row compares like with like.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -35,8 +37,9 @@ struct Row {
   int32_t n_prompt, n_gen, n_threads;
   std::vector<double> samples_ts;
   double avg_ts = 0, stddev_ts = 0;
-  // This machine's limits at n_threads: read bandwidth, and the peak of the arithmetic the matmuls
-  // use (f32 FMA for float weights, int8 dot products for quantized ones).
+  // This machine's limit at n_threads during the test's runs (0 when not measured): read bandwidth
+  // for tg tests; for pp tests the peak of the arithmetic the matmuls use (f32 FMA for float
+  // weights, int8 dot products for quantized ones).
   double bw_gbs = 0, peak_gops = 0;
 };
 
@@ -109,24 +112,26 @@ Status Bench(const BenchOptions& o) {
   for (int32_t nt : o.n_threads) {
     if (nt < 1) return InvalidArgumentError("-t values must be positive");
     ThreadPool pool(nt);
-    const double bw = o.no_limits ? 0 : MeasureReadBandwidth(pool);
-    const double peak = o.no_limits ? 0 : int8 ? MeasurePeakInt8Gops(pool) : MeasurePeakGflops(pool);
     std::vector<std::pair<int32_t, int32_t>> tests;
     for (int32_t p : o.n_prompt) if (p > 0) tests.push_back({p, 0});
     for (int32_t g : o.n_gen) if (g > 0) tests.push_back({0, g});
     for (auto [p, g] : tests) {
       Row r{p, g, nt};
-      r.bw_gbs = bw;
-      r.peak_gops = peak;
       ASSIGN_OR_RETURN(std::unique_ptr<Context> ctx,
                        Context::Create(*model, pool, {.n_ctx = p + g + 1, .kv_type = *kv, .n_batch = std::max(p, 1)}));
       const int32_t n_vocab = model->config().n_vocab;
       ASSIGN_OR_RETURN(double warm, RunOnce(*ctx, n_vocab, p, g, rng));  // touches every buffer once
       (void)warm;
+      double limit_sum = 0;
       for (int32_t i = 0; i < o.reps; ++i) {
+        if (!o.no_limits) {
+          limit_sum += g > 0 ? MeasureReadBandwidth(pool, int64_t{512} << 20, 3)
+                             : int8 ? MeasurePeakInt8Gops(pool) : MeasurePeakGflops(pool);
+        }
         ASSIGN_OR_RETURN(double s, RunOnce(*ctx, n_vocab, p, g, rng));
         r.samples_ts.push_back((p + g) / s);
       }
+      (g > 0 ? r.bw_gbs : r.peak_gops) = limit_sum / o.reps;
       Summarize(r);
       rows.push_back(r);
       if (!o.json) std::fprintf(stderr, "flotilla bench: %s t=%d done\n", TestName(r).c_str(), nt);
