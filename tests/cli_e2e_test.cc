@@ -137,6 +137,17 @@ TEST_F(CliTest, BenchPrintsARowPerTestAndThreadCount) {
   EXPECT_GT(j[0]["avg_ts"].get<double>(), 0.0);
   EXPECT_GT(j[0]["gops"].get<double>(), 0.0);
 
+  // Only the last prompt token's logits are computed, so the output head's flops are spread over
+  // the prompt: a longer prompt does fewer flops per token.
+  r = Run("bench --json -m " + Model() + " -p 8,64 -n 0 -t 1 -r 1 --no-limits");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 2u);
+  const auto flops_per_token = [](const nlohmann::json& row) {
+    return row["gops"].get<double>() / row["avg_ts"].get<double>();
+  };
+  EXPECT_GT(flops_per_token(j[0]), 1.01 * flops_per_token(j[1]));
+
   // With limits: a tg row carries the read bandwidth measured alongside its runs, and its fraction.
   r = Run("bench --json -m " + Model() + " -p 0 -n 4 -t 1 -r 2");
   ASSERT_EQ(r.exit_code, 0) << r.err;

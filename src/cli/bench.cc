@@ -1,6 +1,7 @@
 // flotilla bench -m M -p 128 -n 128 -t 1,2 [-r 5] [--json]: prompt (pp) and generation (tg) speed in
 // llama-bench's spirit, plus this machine's measured limits: decode as GB/s of weights streamed per
-// token against the read bandwidth, prefill as GFLOP/s (2 per weight per token) against peak FMA.
+// token against the read bandwidth, prefill as GFLOP/s against peak FMA (2 per weight of the layers
+// per token; the output head's once per prompt, as only the last token's logits are computed).
 // The limit is measured right before each timed run and averaged over the test's runs, so on a
 // shared machine whose bandwidth changes by the minute a row compares like with like.
 #include <chrono>
@@ -43,25 +44,36 @@ struct Row {
   double bw_gbs = 0, peak_gops = 0;
 };
 
-// Bytes of weights a decode step reads and the multiply-adds per token (2 flops each).
+// Bytes of weights a decode step reads, and the multiply-adds (2 flops each) per token of the layers'
+// matrices and of the output head.
 struct ModelCost {
   uint64_t stream_bytes = 0;
-  uint64_t matmul_params = 0;
+  uint64_t layer_params = 0;
+  uint64_t output_params = 0;
   uint64_t file_params = 0;
 };
 
+// Matmul GFLOP per token of an n_prompt-token prompt: every token goes through the layers, but only
+// the last one's logits are computed, so the output head counts once per prompt.
+double PromptGflopPerToken(const ModelCost& c, int32_t n_prompt) {
+  return 2.0 * (static_cast<double>(c.layer_params) + static_cast<double>(c.output_params) / n_prompt) / 1e9;
+}
+
 ModelCost CostOf(const Model& m) {
   ModelCost c;
-  auto add = [&](const TensorView& t) {
+  auto add = [&](const TensorView& t, uint64_t& params) {
     c.stream_bytes += t.row_bytes() * static_cast<uint64_t>(t.n_rows());
-    c.matmul_params += static_cast<uint64_t>(t.n_elements());
+    params += static_cast<uint64_t>(t.n_elements());
   };
   const ModelWeights& w = m.weights();
   for (const LayerWeights& l : w.layers) {
-    for (const TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) add(*t);
+    for (const TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) {
+      add(*t, c.layer_params);
+    }
   }
-  add(w.output);
-  c.file_params = c.matmul_params + (w.output.data == w.token_embd.data ? 0 : w.token_embd.n_elements());
+  add(w.output, c.output_params);
+  c.file_params = c.layer_params + c.output_params +
+                  (w.output.data == w.token_embd.data ? 0 : w.token_embd.n_elements());
   return c;
 }
 
@@ -137,7 +149,7 @@ Status Bench(const BenchOptions& o) {
       if (!o.json) std::fprintf(stderr, "flotilla bench: %s t=%d done\n", TestName(r).c_str(), nt);
     }
   }
-  const double gb_per_tok = cost.stream_bytes / 1e9, gflop_per_tok = 2.0 * cost.matmul_params / 1e9;
+  const double gb_per_tok = cost.stream_bytes / 1e9;
   if (o.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const Row& r : rows) {
@@ -153,8 +165,9 @@ Status Bench(const BenchOptions& o) {
         j["gbs"] = r.avg_ts * gb_per_tok;
         j["bw_fraction"] = r.bw_gbs > 0 ? r.avg_ts * gb_per_tok / r.bw_gbs : 0.0;
       } else {
-        j["gops"] = r.avg_ts * gflop_per_tok;  // 2 ops per weight per token
-        j["peak_fraction"] = r.peak_gops > 0 ? r.avg_ts * gflop_per_tok / r.peak_gops : 0.0;
+        const double gops = r.avg_ts * PromptGflopPerToken(cost, r.n_prompt);
+        j["gops"] = gops;
+        j["peak_fraction"] = r.peak_gops > 0 ? gops / r.peak_gops : 0.0;
       }
       out.push_back(j);
     }
@@ -174,7 +187,7 @@ Status Bench(const BenchOptions& o) {
         std::snprintf(roof, sizeof roof, "%.1f GB/s", gbs);
       }
     } else {
-      const double gf = r.avg_ts * gflop_per_tok;
+      const double gf = r.avg_ts * PromptGflopPerToken(cost, r.n_prompt);
       if (r.peak_gops > 0) {
         std::snprintf(roof, sizeof roof, "%.0f %s = %.0f%% of %.0f", gf, peak_unit, 100 * gf / r.peak_gops,
                       r.peak_gops);
