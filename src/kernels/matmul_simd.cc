@@ -56,6 +56,7 @@ namespace hn = hwy::HWY_NAMESPACE;
 constexpr int kTokenTile = 4;   // tokens sharing one decoded weight row
 constexpr int64_t kRowBlock = 16;  // rows kept hot in L1 while token tiles stream past
 constexpr int kGroupTokenTile = 8;  // tokens sharing one decoded interleaved block
+constexpr int kFloatTokenTile = 4;  // tokens sharing one interleaved float column (GroupDotsFloat)
 
 // ---- Float weights.
 
@@ -409,14 +410,16 @@ HWY_INLINE __m512 LoadGroupColumn(const uint8_t* group, int64_t k) {
   }
 }
 
-// y[t * ys + r] = dot(row r of the group, x_{t0 + t}) for r < 16, t < T, float weights: one FMA per
-// element and token for 16 rows, x broadcast. P partial sums per token (even and odd k) add FMA chains
-// for small T; P does not depend on T, so a token's result is the same in every tile size (batched
-// sequences equal sequences run alone).
+// y[t * ys + r] = dot(row r of the group, x_{t0 + t}) for r < 16, t < T <= kFloatTokenTile, float
+// weights: one FMA per element and token for 16 rows, x broadcast. P = 4 partial sums per token (k mod
+// 4) keep four FMA chains in flight when T = 1 (decode: two chains could not keep up with memory on
+// F16); P does not depend on T, so a token's result is the same in every tile size (batched
+// sequences equal sequences run alone). T x P accumulators must fit the 32 registers with room for
+// the weights, hence 4-token tiles.
 template <int T, DType kType>
 __attribute__((noinline)) void GroupDotsFloat(const uint8_t* group, const PackedActs& a, int64_t t0, float* y,
                                               int64_t ys) {
-  constexpr int P = 2;
+  constexpr int P = 4;
   const int64_t n = a.n_in;
   const float* x = &a.f[t0 * n];
   __m512 acc[T][P];
@@ -437,28 +440,31 @@ __attribute__((noinline)) void GroupDotsFloat(const uint8_t* group, const Packed
     for (int t = 0; t < T; ++t) acc[t][0] = _mm512_fmadd_ps(w, _mm512_set1_ps(x[t * n + k]), acc[t][0]);
   }
   for (int t = 0; t < T; ++t) {
-    for (int p = 1; p < P; ++p) acc[t][0] = _mm512_add_ps(acc[t][0], acc[t][p]);
-    _mm512_storeu_ps(y + t * ys, acc[t][0]);
-  }
-}
-
-template <int T>
-HWY_INLINE void GroupDots(DType type, const uint8_t* group, const PackedActs& a, int64_t t0, float* y, int64_t ys) {
-  switch (type) {
-    case DType::kQ8_0: return GroupDotsVnni<T, false>(group, a, t0, y, ys);
-    case DType::kQ4_0: return GroupDotsVnni<T, true>(group, a, t0, y, ys);
-    case DType::kF32: return GroupDotsFloat<T, DType::kF32>(group, a, t0, y, ys);
-    case DType::kF16: return GroupDotsFloat<T, DType::kF16>(group, a, t0, y, ys);
-    case DType::kBF16: return GroupDotsFloat<T, DType::kBF16>(group, a, t0, y, ys);
-    default: CHECK(false);
+    _mm512_storeu_ps(y + t * ys, _mm512_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]), _mm512_add_ps(acc[t][2], acc[t][3])));
   }
 }
 
 // Groups [g0, g1) of w.rows16, all tokens.
 void MatMulGroups(const TensorView& w, const PackedActs& a, float* y, int64_t g0, int64_t g1) {
-  ForEachGroupTile<kGroupTokenTile>(w, a, y, g0, g1, [&](auto tile, const uint8_t* group, int64_t t0, float* yt) {
-    GroupDots<decltype(tile)::value>(w.dtype, group, a, t0, yt, w.n_rows());
-  });
+  const int64_t ys = w.n_rows();
+  const auto floats = [&]<DType kType>() {
+    ForEachGroupTile<kFloatTokenTile>(w, a, y, g0, g1, [&](auto tile, const uint8_t* group, int64_t t0, float* yt) {
+      GroupDotsFloat<decltype(tile)::value, kType>(group, a, t0, yt, ys);
+    });
+  };
+  const auto ints = [&]<bool kNibbles>() {
+    ForEachGroupTile<kGroupTokenTile>(w, a, y, g0, g1, [&](auto tile, const uint8_t* group, int64_t t0, float* yt) {
+      GroupDotsVnni<decltype(tile)::value, kNibbles>(group, a, t0, yt, ys);
+    });
+  };
+  switch (w.dtype) {
+    case DType::kQ8_0: return ints.template operator()<false>();
+    case DType::kQ4_0: return ints.template operator()<true>();
+    case DType::kF32: return floats.template operator()<DType::kF32>();
+    case DType::kF16: return floats.template operator()<DType::kF16>();
+    case DType::kBF16: return floats.template operator()<DType::kBF16>();
+    default: CHECK(false);
+  }
 }
 
 #pragma GCC pop_options
