@@ -13,7 +13,7 @@ namespace flotilla {
 namespace {
 constexpr int kSpinIterations = 1 << 14;   // pause-spins before yielding
 constexpr int kYieldIterations = 1 << 10;  // yields before sleeping (workers only)
-constexpr int64_t kChunksPerThread = 4;
+constexpr int64_t kChunksPerThread = 16;
 constexpr int64_t kMaxChunks = 0xFFFF;  // a slot's chunk indices are 16 bits
 
 constexpr uint64_t PackSlot(uint32_t generation, int64_t end, int64_t next) {
@@ -38,14 +38,15 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : workers_) t.join();
 }
 
-int64_t ThreadPool::Claim(int s, uint32_t generation) {
+int64_t ThreadPool::Claim(int s, uint32_t generation, int64_t* count) {
   std::atomic<uint64_t>& word = slots_[static_cast<size_t>(s)].word;
   uint64_t cur = word.load(std::memory_order_acquire);
   for (;;) {
     if (static_cast<uint32_t>(cur >> 32) != generation) return -1;
     const int64_t next = static_cast<int64_t>(cur & 0xFFFF), end = static_cast<int64_t>((cur >> 16) & 0xFFFF);
     if (next >= end) return -1;
-    if (word.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel)) return next;
+    *count = (end - next + 1) / 2;
+    if (word.compare_exchange_weak(cur, cur + static_cast<uint64_t>(*count), std::memory_order_acq_rel)) return next;
   }
 }
 
@@ -53,10 +54,10 @@ void ThreadPool::RunChunks(int self, uint32_t generation) {
   int64_t ran = 0;
   for (int k = 0; k < n_threads_; ++k) {
     const int s = (self + k) % n_threads_;
-    for (int64_t chunk; (chunk = Claim(s, generation)) >= 0; ++ran) {
-      // The loop cannot change while this chunk is unfinished, so job_ and the sizes are this
+    for (int64_t first, count; (first = Claim(s, generation, &count)) >= 0; ran += count) {
+      // The loop cannot change while these chunks are unfinished, so job_ and the sizes are this
       // generation's (the claim's acquire orders them after the caller's writes).
-      const int64_t begin = job_n_ * chunk / n_chunks_, end = job_n_ * (chunk + 1) / n_chunks_;
+      const int64_t begin = job_n_ * first / n_chunks_, end = job_n_ * (first + count) / n_chunks_;
       if (begin < end) (*job_)(begin, end);
     }
   }

@@ -2,9 +2,10 @@
 // of n threads starts n - 1 workers. Token-by-token decoding runs hundreds of short loops per token,
 // so a loop's start and finish touch as few shared cache lines as possible:
 // - Each thread owns a slot (one cache line) holding its contiguous share of the loop's chunks and
-//   claims them from it without contention. A thread whose share is done takes chunks left in the
-//   others' slots, so a thread the OS has descheduled (a busy machine) delays a loop by at most one
-//   chunk.
+//   claims them from it without contention, half of what is left at a time. A thread whose share is
+//   done takes from what is left in the others' slots, likewise by halves, so threads finish within
+//   about one chunk (1/16 of a thread's share) of each other, and a thread the OS has descheduled (a
+//   busy machine) delays a loop by at most what it claimed last.
 // - A thread reports the chunks it ran once per loop, on one counter the caller waits on.
 // - Waiting threads spin briefly, then yield, then sleep; the caller takes the lock to wake them only
 //   when one sleeps.
@@ -48,8 +49,10 @@ class ThreadPool {
   void WorkerLoop(int self);
   // Runs chunks of loop `generation`, own slot first, then the others'; adds the count to finished_.
   void RunChunks(int self, uint32_t generation);
-  // Claims the next chunk of slot s in loop `generation`; -1 when the slot has none left.
-  int64_t Claim(int s, uint32_t generation);
+  // Claims the first half (rounded up) of the chunks left in slot s in loop `generation`: returns
+  // the first and sets *count; -1 when the slot has none left. Claims shrink as a loop ends, so
+  // threads finish close together with few claims.
+  int64_t Claim(int s, uint32_t generation, int64_t* count);
 
   int n_threads_;
   std::vector<std::thread> workers_;

@@ -54,26 +54,30 @@ TEST(ThreadPool, WakesSleepingWorkers) {
   }
 }
 
-// One thread stuck in a chunk must not keep the others from finishing the rest: they take the chunks
-// left in its share.
+// One thread stuck in a call must not keep the others from finishing the rest: they take what is
+// left in its share. The call holding index 0 (the caller's first claim) waits until every index
+// outside it was run by another call (or 10 s passed).
 TEST(ThreadPool, OthersTakeTheChunksOfASlowThread) {
   ThreadPool pool(2);
-  std::vector<std::atomic<int>> hits(8);
-  std::atomic<int> slow_done{0}, after_slow{0};
-  pool.ParallelFor(8, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)]++;
-    if (b == 0) {  // the caller's first chunk: stays until the others ran (or 10 s passed)
-      for (int ms = 0; ms < 10000 && after_slow.load() < 7; ++ms) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (int64_t n : {8, 100, 1000}) {
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    std::atomic<int64_t> slow_size{-1}, others{0}, others_while_slow{-1};
+    pool.ParallelFor(n, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)]++;
+      if (b == 0) {
+        slow_size = e - b;
+        for (int ms = 0; ms < 10000 && others.load() < n - (e - b); ++ms) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        others_while_slow = others.load();
+      } else {
+        others += e - b;
       }
-      slow_done = 1;
-    } else if (slow_done.load() == 0) {
-      ++after_slow;
-    }
-  });
-  for (auto& h : hits) EXPECT_EQ(h.load(), 1);
-  // The caller's other three chunks ran on the worker while the caller slept.
-  EXPECT_EQ(after_slow.load(), 7);
+    });
+    for (auto& h : hits) EXPECT_EQ(h.load(), 1);
+    EXPECT_LT(slow_size.load(), n / 2) << n;  // a claim is at most half a thread's share
+    EXPECT_EQ(others_while_slow.load(), n - slow_size.load()) << n;
+  }
 }
 
 TEST(ThreadPool, MoreThreadsThanCores) {
