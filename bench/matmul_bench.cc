@@ -39,14 +39,14 @@ void BM_MatMul(benchmark::State& state) {
   const int64_t n_in = state.range(1), n_out = state.range(2), n_tokens = state.range(3);
   const bool simd = state.range(4) != 0, interleaved = state.range(4) == 2;
   Weights w = MakeWeights(dtype, n_in, n_out);
-  HugePageBuffer rows16(InterleavedBytes(w.w));  // as the model keeps it (model/weights.h)
+  StatusOr<HugePageBuffer> rows16 = HugePageBuffer::Allocate(InterleavedBytes(w.w));  // as the model keeps it
   if (interleaved) {
-    if (rows16.size() == 0 || !InterleavedKernelsAvailable()) {
+    if (!rows16.ok() || rows16->size() == 0 || !InterleavedKernelsAvailable()) {
       state.SkipWithError("no interleaved kernel for this dtype on this CPU");
       return;
     }
-    InterleaveRows(w.w, rows16.data());
-    w.w.rows16 = rows16.data();
+    InterleaveRows(w.w, rows16->data());
+    w.w.rows16 = rows16->data();
   }
   std::vector<float> x(n_in * n_tokens, 0.5f), y(n_out * n_tokens);
   for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 17) * 0.1f - 0.8f;

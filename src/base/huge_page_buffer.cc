@@ -2,8 +2,9 @@
 
 #include <sys/mman.h>
 
-#include <cstdio>
-#include <cstdlib>
+#include <cerrno>
+#include <cstring>
+#include <string>
 #include <utility>
 
 namespace flotilla {
@@ -11,26 +12,33 @@ namespace {
 constexpr size_t kHugePage = size_t{2} << 20;
 }  // namespace
 
-HugePageBuffer::HugePageBuffer(size_t bytes) {
-  if (bytes == 0) return;
-  mapped_ = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+StatusOr<HugePageBuffer> HugePageBuffer::Allocate(size_t bytes) {
+  HugePageBuffer buf;
+  if (bytes == 0) return buf;
+  const size_t mapped = (bytes + kHugePage - 1) / kHugePage * kHugePage;
   // Map one huge page more than needed and trim both ends to a 2 MiB-aligned range.
-  const size_t over = mapped_ + kHugePage;
-  void* raw = ::mmap(nullptr, over, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  const size_t over = mapped + kHugePage;
+  void* raw = MAP_FAILED;
+  int err = ENOMEM;  // also when rounding up overflowed
+  if (over > bytes) {
+    raw = ::mmap(nullptr, over, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    err = errno;
+  }
   if (raw == MAP_FAILED) {
-    std::fprintf(stderr, "flotilla: cannot map %zu bytes of memory\n", over);
-    std::abort();
+    return ResourceExhaustedError("cannot map " + std::to_string(bytes) + " bytes of memory: " + std::strerror(err));
   }
   const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
   const uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
   if (aligned > start) ::munmap(raw, aligned - start);
-  const uintptr_t tail = start + over - (aligned + mapped_);
-  if (tail > 0) ::munmap(reinterpret_cast<void*>(aligned + mapped_), tail);
-  data_ = reinterpret_cast<uint8_t*>(aligned);
-  size_ = bytes;
+  const uintptr_t tail = start + over - (aligned + mapped);
+  if (tail > 0) ::munmap(reinterpret_cast<void*>(aligned + mapped), tail);
+  buf.data_ = reinterpret_cast<uint8_t*>(aligned);
+  buf.size_ = bytes;
+  buf.mapped_ = mapped;
 #ifdef MADV_HUGEPAGE
-  ::madvise(data_, mapped_, MADV_HUGEPAGE);  // advice only: without THP the pages are 4 KiB
+  ::madvise(buf.data_, mapped, MADV_HUGEPAGE);  // advice only: without THP the pages are 4 KiB
 #endif
+  return buf;
 }
 
 HugePageBuffer::HugePageBuffer(HugePageBuffer&& other) noexcept

@@ -7,14 +7,16 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "flotilla/status.h"
+
 namespace flotilla {
 
 class HugePageBuffer {
  public:
   HugePageBuffer() = default;
-  // `bytes` of zeroed memory aligned to 2 MiB; pages are taken when first written. Aborts (as
-  // operator new would) when the address space is exhausted.
-  explicit HugePageBuffer(size_t bytes);
+  // `bytes` of zeroed memory aligned to 2 MiB; pages are taken when first written. RESOURCE_EXHAUSTED
+  // when the system will not map that much (a memory limit, an exhausted address space).
+  static StatusOr<HugePageBuffer> Allocate(size_t bytes);
   HugePageBuffer(HugePageBuffer&& other) noexcept;
   HugePageBuffer& operator=(HugePageBuffer&& other) noexcept;
   HugePageBuffer(const HugePageBuffer&) = delete;

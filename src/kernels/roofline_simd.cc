@@ -121,8 +121,9 @@ double MeasureReadBandwidth(ThreadPool& pool, int64_t bytes, int reps) {
   const int64_t n = bytes / 4 / 1024 * 1024;
   // On huge pages, as the model's weights are (model/weights.h), so both streams pay the same for
   // address translation.
-  HugePageBuffer storage(static_cast<size_t>(n) * sizeof(float));
-  float* const buf = reinterpret_cast<float*>(storage.data());
+  StatusOr<HugePageBuffer> storage = HugePageBuffer::Allocate(static_cast<size_t>(n) * sizeof(float));
+  if (!storage.ok()) return 0;  // no limit to report
+  float* const buf = reinterpret_cast<float*>(storage->data());
   const int nt = pool.n_threads();
   // Each thread first touches the part it will read (first-touch placement), then streams it.
   OnEachThread(nt, [&](int64_t t) { std::memset(buf + n * t / nt, 1, static_cast<size_t>(n / nt) * 4); });

@@ -19,7 +19,8 @@ StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, const std:
   }();
   if (!loaded.ok()) return loaded.WithContext(path);
   RETURN_IF_ERROR(ApplyLoraAdapters(adapters, model->config_, model->weights_, model->lora_merged_));
-  InterleaveWeights(model->file_, model->weights_, model->interleaved_);
+  Status interleaved = InterleaveWeights(model->file_, model->weights_, model->interleaved_);
+  if (!interleaved.ok()) return interleaved.WithContext(path);
   return model;
 }
 

@@ -78,8 +78,8 @@ StatusOr<ModelWeights> LoadWeights(const gguf::File& file, const ModelConfig& c)
   return w;
 }
 
-void InterleaveWeights(const gguf::File& file, ModelWeights& w, HugePageBuffer& storage) {
-  if (!InterleavedKernelsAvailable()) return;
+Status InterleaveWeights(const gguf::File& file, ModelWeights& w, HugePageBuffer& storage) {
+  if (!InterleavedKernelsAvailable()) return Status::Ok();
   std::vector<TensorView*> views;
   for (LayerWeights& l : w.layers) {
     for (TensorView* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) views.push_back(v);
@@ -88,8 +88,8 @@ void InterleaveWeights(const gguf::File& file, ModelWeights& w, HugePageBuffer& 
   constexpr size_t kAlign = 64;  // whole cache lines, aligned vector loads (the buffer starts aligned)
   size_t total = 0;
   for (const TensorView* v : views) total += (InterleavedBytes(*v) + kAlign - 1) / kAlign * kAlign;
-  if (total == 0) return;
-  storage = HugePageBuffer(total);
+  if (total == 0) return Status::Ok();
+  ASSIGN_OR_RETURN(storage, HugePageBuffer::Allocate(total));
   uint8_t* p = storage.data();
   for (TensorView* v : views) {
     const size_t bytes = InterleavedBytes(*v);
@@ -99,6 +99,7 @@ void InterleaveWeights(const gguf::File& file, ModelWeights& w, HugePageBuffer& 
     file.ReleasePages(v->data, v->n_rows() / kInterleaveRows * kInterleaveRows * v->row_bytes());
     p += (bytes + kAlign - 1) / kAlign * kAlign;
   }
+  return Status::Ok();
 }
 
 }  // namespace flotilla
