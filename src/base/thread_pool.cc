@@ -112,7 +112,9 @@ void ThreadPool::WorkerLoop(int self) {
     if (!changed()) {
       std::unique_lock<std::mutex> lock(mutex_);
       sleepers_.fetch_add(1, std::memory_order_seq_cst);
-      wake_.wait(lock, changed);
+      // seq_cst pairs with the caller's store of the generation and load of sleepers_: one of the
+      // two threads sees the other's write.
+      wake_.wait(lock, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
       sleepers_.fetch_sub(1, std::memory_order_relaxed);
     }
     seen = generation_.load(std::memory_order_acquire);
