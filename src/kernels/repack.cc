@@ -9,38 +9,32 @@
 namespace flotilla {
 namespace {
 
-// Row r's block b of w (rows of nb whole blocks of type Block).
-template <typename Block>
-const Block& RowBlock(const TensorView& w, int64_t r, int64_t b) {
-  return reinterpret_cast<const Block*>(w.row(r))[b];
+// For every 16-row group g and block column b of w (rows of whole blocks of block_len elements),
+// calls fill(src, r, dst) for r < 16, where src is row 16g + r's block b and dst the group's
+// interleaved block b; the interleaved blocks are laid out group after group in out.
+template <typename Block, typename GroupBlock, typename Fill>
+void InterleaveBlocks(const TensorView& w, int64_t groups, int64_t block_len, uint8_t* out, const Fill& fill) {
+  const int64_t nb = w.row_len() / block_len;
+  auto* dst = reinterpret_cast<GroupBlock*>(out);
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t b = 0; b < nb; ++b, ++dst) {
+      for (int r = 0; r < 16; ++r) fill(reinterpret_cast<const Block*>(w.row(g * 16 + r))[b], r, *dst);
+    }
+  }
 }
 
 void InterleaveQ8_0(const TensorView& w, int64_t groups, uint8_t* out) {
-  const int64_t nb = w.row_len() / kQK8_0;
-  auto* dst = reinterpret_cast<BlockQ8_0x16*>(out);
-  for (int64_t g = 0; g < groups; ++g) {
-    for (int64_t b = 0; b < nb; ++b, ++dst) {
-      for (int r = 0; r < 16; ++r) {
-        const BlockQ8_0& src = RowBlock<BlockQ8_0>(w, g * 16 + r, b);
-        dst->d[r] = src.d;
-        for (int k = 0; k < kQK8_0; ++k) dst->q[k / 4][r][k % 4] = static_cast<uint8_t>(src.qs[k] + 128);
-      }
-    }
-  }
+  InterleaveBlocks<BlockQ8_0, BlockQ8_0x16>(w, groups, kQK8_0, out, [](const BlockQ8_0& src, int r, BlockQ8_0x16& dst) {
+    dst.d[r] = src.d;
+    for (int k = 0; k < kQK8_0; ++k) dst.q[k / 4][r][k % 4] = static_cast<uint8_t>(src.qs[k] + 128);
+  });
 }
 
 void InterleaveQ4_0(const TensorView& w, int64_t groups, uint8_t* out) {
-  const int64_t nb = w.row_len() / kQK4_0;
-  auto* dst = reinterpret_cast<BlockQ4_0x16*>(out);
-  for (int64_t g = 0; g < groups; ++g) {
-    for (int64_t b = 0; b < nb; ++b, ++dst) {
-      for (int r = 0; r < 16; ++r) {
-        const BlockQ4_0& src = RowBlock<BlockQ4_0>(w, g * 16 + r, b);
-        dst->d[r] = src.d;
-        for (int k = 0; k < kQK4_0 / 2; ++k) dst->q[k / 4][r][k % 4] = src.qs[k];
-      }
-    }
-  }
+  InterleaveBlocks<BlockQ4_0, BlockQ4_0x16>(w, groups, kQK4_0, out, [](const BlockQ4_0& src, int r, BlockQ4_0x16& dst) {
+    dst.d[r] = src.d;
+    for (int k = 0; k < kQK4_0 / 2; ++k) dst.q[k / 4][r][k % 4] = src.qs[k];
+  });
 }
 
 // F32, F16 and BF16: element k of the 16 rows side by side, elem_bytes each.
@@ -82,61 +76,45 @@ void Q6KQuants(const BlockQ6_K& blk, uint8_t* q) {
 }
 
 void InterleaveQ4_K(const TensorView& w, int64_t groups, uint8_t* out) {
-  const int64_t nb = w.row_len() / kQK_K;
-  auto* dst = reinterpret_cast<BlockQ4_Kx16*>(out);
-  for (int64_t g = 0; g < groups; ++g) {
-    for (int64_t b = 0; b < nb; ++b, ++dst) {
-      for (int r = 0; r < 16; ++r) {
-        const BlockQ4_K& src = RowBlock<BlockQ4_K>(w, g * 16 + r, b);
-        dst->d[r] = src.d;
-        dst->dmin[r] = src.dmin;
-        uint8_t q[kQK_K];
-        Q4KQuants(src, q);
-        for (int j = 0; j < 8; ++j) {
-          kquant::GetScaleMinK4(j, src.scales, &dst->sc[j][r], &dst->mn[j / 2][r][j % 2]);
-          for (int i = 0; i < 4; ++i) {
-            for (int k = 0; k < 4; ++k) {
-              const int e = 32 * j + 4 * i + k;
-              dst->q[j][i][r][k] = static_cast<uint8_t>(q[e] | q[e + 16] << 4);
-            }
-          }
+  InterleaveBlocks<BlockQ4_K, BlockQ4_Kx16>(w, groups, kQK_K, out, [](const BlockQ4_K& src, int r, BlockQ4_Kx16& dst) {
+    dst.d[r] = src.d;
+    dst.dmin[r] = src.dmin;
+    uint8_t q[kQK_K];
+    Q4KQuants(src, q);
+    for (int j = 0; j < 8; ++j) {
+      kquant::GetScaleMinK4(j, src.scales, &dst.sc[j][r], &dst.mn[j / 2][r][j % 2]);
+      for (int i = 0; i < 4; ++i) {
+        for (int k = 0; k < 4; ++k) {
+          const int e = 32 * j + 4 * i + k;
+          dst.q[j][i][r][k] = static_cast<uint8_t>(q[e] | q[e + 16] << 4);
         }
       }
     }
-  }
+  });
 }
 
 void InterleaveQ6_K(const TensorView& w, int64_t groups, uint8_t* out) {
-  const int64_t nb = w.row_len() / kQK_K;
-  auto* dst = reinterpret_cast<BlockQ6_Kx16*>(out);
-  for (int64_t g = 0; g < groups; ++g) {
-    for (int64_t b = 0; b < nb; ++b, ++dst) {
-      for (int r = 0; r < 16; ++r) {
-        const BlockQ6_K& src = RowBlock<BlockQ6_K>(w, g * 16 + r, b);
-        dst->d[r] = src.d;
-        dst->pad[2 * r] = dst->pad[2 * r + 1] = 0;
-        uint8_t q[kQK_K];
-        Q6KQuants(src, q);
-        for (int j = 0; j < 8; ++j) {
-          dst->sc[j][r][0] = src.scales[2 * j];
-          dst->sc[j][r][1] = src.scales[2 * j + 1];
-          for (int k = 0; k < 4; ++k) {
-            for (int i = 0; i < 4; ++i) {
-              const int e = 32 * j + 4 * i + k;
-              dst->ql[j][i][r][k] = static_cast<uint8_t>((q[e] & 15) | (q[e + 16] & 15) << 4);
-            }
-            for (int c = 0; c < 2; ++c) {
-              uint8_t h = 0;
-              for (int m = 0; m < 4; ++m) {
-                h |= static_cast<uint8_t>((q[32 * j + 16 * c + 4 * m + k] >> 4) << (2 * m));
-              }
-              dst->qh[j][c][r][k] = h;
-            }
-          }
+  InterleaveBlocks<BlockQ6_K, BlockQ6_Kx16>(w, groups, kQK_K, out, [](const BlockQ6_K& src, int r, BlockQ6_Kx16& dst) {
+    dst.d[r] = src.d;
+    dst.pad[2 * r] = dst.pad[2 * r + 1] = 0;
+    uint8_t q[kQK_K];
+    Q6KQuants(src, q);
+    for (int j = 0; j < 8; ++j) {
+      dst.sc[j][r][0] = src.scales[2 * j];
+      dst.sc[j][r][1] = src.scales[2 * j + 1];
+      for (int k = 0; k < 4; ++k) {
+        for (int i = 0; i < 4; ++i) {
+          const int e = 32 * j + 4 * i + k;
+          dst.ql[j][i][r][k] = static_cast<uint8_t>((q[e] & 15) | (q[e + 16] & 15) << 4);
+        }
+        for (int c = 0; c < 2; ++c) {
+          uint8_t h = 0;
+          for (int m = 0; m < 4; ++m) h |= static_cast<uint8_t>((q[32 * j + 16 * c + 4 * m + k] >> 4) << (2 * m));
+          dst.qh[j][c][r][k] = h;
         }
       }
     }
-  }
+  });
 }
 
 }  // namespace
