@@ -440,7 +440,8 @@ __attribute__((noinline)) void GroupDotsFloat(const uint8_t* group, const Packed
     for (int t = 0; t < T; ++t) acc[t][0] = _mm512_fmadd_ps(w, _mm512_set1_ps(x[t * n + k]), acc[t][0]);
   }
   for (int t = 0; t < T; ++t) {
-    _mm512_storeu_ps(y + t * ys, _mm512_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]), _mm512_add_ps(acc[t][2], acc[t][3])));
+    const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]), _mm512_add_ps(acc[t][2], acc[t][3]));
+    _mm512_storeu_ps(y + t * ys, sum);
   }
 }
 
