@@ -14,6 +14,8 @@ inline constexpr size_t kPrefetchAhead = 8192;  // bytes ahead of the block bein
 // (prefetcht1): L2 tracks more outstanding misses than L1, so more of the stream is in flight. Against
 // prefetcht0 here: 2-thread F16 decode of stories110m 218 -> 260 t/s (medians of 8 alternating runs)
 // and the read-bandwidth probe 51-56 -> 57-60 GB/s; Q8_0 and Q4_0 decode the same within noise.
+// Used by the float, Q8_0 and Q4_0 kernels and the probe; the Q4_K/Q6_K kernels (matmul_kquant_simd.cc)
+// spread their own prefetcht0 requests over each block and were not measured with L2.
 inline void PrefetchAhead(const void* p, size_t bytes) {
   const char* q = static_cast<const char*>(p) + kPrefetchAhead;
   for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(q + off, 0, 2);
