@@ -39,6 +39,7 @@ struct ForwardScratch {
   PackedActs acts;
   std::vector<Context*> row_ctx;     // [rows]: the sequence of each row of the pass
   std::vector<int32_t> row_pos;         // [rows]: its position in that sequence
+  std::vector<float> row_angles;        // [rows, n_rot]: RoPE cos, sin pairs at that position
 };
 
 // Grows the activation buffers of `s` to hold `rows` token rows of a model of shape `c` (llama.cc).

@@ -80,6 +80,12 @@ void Context::Forward(const Model& model, ThreadPool& pool, std::span<const Segm
       s.row_pos[r] = seg.ctx->n_past_ + i;
     }
   }
+  // The rotation angles depend only on the position, so every layer shares them.
+  s.row_angles.resize(static_cast<size_t>(n) * rope.n_rot);
+  pool.ParallelFor(n, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r)
+      RopeAngles(c.head_dim(), s.row_pos[r], rope, s.row_angles.data() + r * rope.n_rot);
+  });
 
   for (int layer = 0; layer < c.n_layer; ++layer) {
     const LayerWeights& lw = w.layers[layer];
@@ -90,14 +96,12 @@ void Context::Forward(const Model& model, ThreadPool& pool, std::span<const Segm
     Project(pool, s.acts, xn.data(), n, {{&lw.wq, q.data()}, {&lw.wk, k.data()}, {&lw.wv, v.data()}});
     // Biases, rotation at each row's own position, and the K/V rows into each row's cache.
     pool.ParallelFor(n, [&](int64_t begin, int64_t end) {
-      std::vector<float> angles(static_cast<size_t>(rope.n_rot));  // [n_rot]: cos, sin pairs
-      float* cs = angles.data();
       for (int64_t r = begin; r < end; ++r) {
+        const float* cs = s.row_angles.data() + r * rope.n_rot;
         float *qr = q.data() + r * d, *kr = k.data() + r * dkv, *vr = v.data() + r * dkv;
         AddBiasRow(qr, lw.bq);
         AddBiasRow(kr, lw.bk);
         AddBiasRow(vr, lw.bv);
-        RopeAngles(c.head_dim(), s.row_pos[r], rope, cs);
         RopeWithAngles(qr, c.n_head, c.head_dim(), cs, rope);
         RopeWithAngles(kr, c.n_head_kv, c.head_dim(), cs, rope);
         s.row_ctx[r]->StoreKvRow(layer, s.row_pos[r], kr, vr);
