@@ -11,6 +11,8 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include <algorithm>
+
 #include "flotilla/check.h"
 #include "kernels/quantize_acts.h"
 #include "tensor/fp16.h"
@@ -65,14 +67,41 @@ HWY_INLINE int32_t QuantizeSpan(const float* x, int n, float scale, float nan_to
   return hn::GetLane(hn::SumOfLanes(di, sum));
 }
 
+void RoundActsF16Impl(const float* x, int64_t n, float* out) {
+  int64_t i = 0;
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  // F16C's conversion rounds to nearest-even and quiets NaN keeping the top payload bits, as
+  // FP32ToFP16 does; other targets take the scalar loop.
+  const DF df;
+  const hn::Rebind<hwy::float16_t, DF> dh;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  for (; i + lanes <= n; i += lanes) hn::StoreU(hn::PromoteTo(df, hn::DemoteTo(dh, hn::LoadU(df, x + i))), df, out + i);
+#endif
+  for (; i < n; ++i) out[i] = FP16ToFP32(FP32ToFP16(x[i]));
+}
+
 void QuantizeActsQ8_0Impl(const float* x, int64_t n, int8_t* q, float* d_out, int32_t* xsum) {
-  for (int64_t b = 0; b < n / kQK8_0; ++b, x += kQK8_0, q += kQK8_0) {
-    // QuantizeRowQ8_0_ref: d = amax / 127 stored as half; quants from the unrounded 1 / d.
-    const float d = AbsMaxNoNaN(x, kQK8_0) / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    d_out[b] = FP16ToFP32(FP32ToFP16(d));
-    const int32_t sum = QuantizeSpan(x, kQK8_0, id, 0.0f, q);
-    if (xsum != nullptr) xsum[b] = sum;
+  // QuantizeRowQ8_0_ref: d = amax / 127 stored as half; quants from the unrounded 1 / d. Blocks go
+  // 16 at a time so that the scales of a batch are divided and rounded to half as one vector.
+  constexpr int kBatch = 16;
+  const DF df;
+  const int lanes = static_cast<int>(hn::Lanes(df));
+  HWY_ALIGN float d[kBatch], id[kBatch];
+  for (int64_t b0 = 0; b0 < n / kQK8_0; b0 += kBatch) {
+    const int nb = static_cast<int>(std::min<int64_t>(kBatch, n / kQK8_0 - b0));
+    for (int j = 0; j < nb; ++j) d[j] = AbsMaxNoNaN(x + (b0 + j) * kQK8_0, kQK8_0);
+    for (int j = nb; j < kBatch; ++j) d[j] = 0.0f;
+    for (int j = 0; j < kBatch; j += lanes) {  // d = amax / 127, id = 1 / d (0 for d = 0): IEEE divisions
+      const auto dv = hn::Div(hn::Load(df, d + j), hn::Set(df, 127.0f));
+      hn::Store(dv, df, d + j);
+      hn::Store(hn::IfThenZeroElse(hn::Eq(dv, hn::Zero(df)), hn::Div(hn::Set(df, 1.0f), dv)), df, id + j);
+    }
+    RoundActsF16Impl(d, nb, d_out + b0);
+    for (int j = 0; j < nb; ++j) {
+      const int64_t b = b0 + j;
+      const int32_t sum = QuantizeSpan(x + b * kQK8_0, kQK8_0, id[j], 0.0f, q + b * kQK8_0);
+      if (xsum != nullptr) xsum[b] = sum;
+    }
   }
 }
 
@@ -87,19 +116,6 @@ void QuantizeActsQ8_KImpl(const float* x, int64_t n, BlockQ8_K* out) {
       out[b].bsums[g] = static_cast<int16_t>(sum);
     }
   }
-}
-
-void RoundActsF16Impl(const float* x, int64_t n, float* out) {
-  int64_t i = 0;
-#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-  // F16C's conversion rounds to nearest-even and quiets NaN keeping the top payload bits, as
-  // FP32ToFP16 does; other targets take the scalar loop.
-  const DF df;
-  const hn::Rebind<hwy::float16_t, DF> dh;
-  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
-  for (; i + lanes <= n; i += lanes) hn::StoreU(hn::PromoteTo(df, hn::DemoteTo(dh, hn::LoadU(df, x + i))), df, out + i);
-#endif
-  for (; i < n; ++i) out[i] = FP16ToFP32(FP32ToFP16(x[i]));
 }
 
 void RoundActsBF16Impl(const float* x, int64_t n, float* out) {

@@ -54,6 +54,13 @@ std::vector<Input> MakeInputs(int bs) {
     for (float& v : r.x) v = normal(rng) * scale;
     in.push_back(std::move(r));
   }
+  {  // Many blocks with scales far apart: Q8_0 handles blocks 16 at a time, here two whole batches and
+     // a partial one.
+    Input r{"37 blocks of mixed scales", std::vector<float>(static_cast<size_t>(bs) * 37)};
+    for (size_t i = 0; i < r.x.size(); ++i)
+      r.x[i] = normal(rng) * std::ldexp(1.0f, static_cast<int>(i / bs % 9) * 8 - 40);
+    in.push_back(std::move(r));
+  }
   {  // Heavy tails: one large value per block and the rest small, so many quants round to 0 or +-1.
     Input r{"spiky", std::vector<float>(static_cast<size_t>(bs) * 5)};
     for (size_t i = 0; i < r.x.size(); ++i) r.x[i] = (i % 37 == 3 ? 100.0f : 0.3f) * normal(rng);
