@@ -71,6 +71,22 @@ TEST(MappedFile, MapsBytesAndEmptyFiles) {
   EXPECT_EQ(empty->size(), 0u);
 }
 
+TEST(MappedFile, PrefaultAndReleaseKeepTheContents) {
+  fs::path p = TempDir() / "pages.bin";
+  std::string bytes(3 * 4096 + 123, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 7 + i / 4096);
+  ASSERT_TRUE(WriteFileAtomic(p, bytes).ok());
+  StatusOr<MappedFile> m = MappedFile::Open(p);
+  ASSERT_TRUE(m.ok());
+  const uint8_t* d = m->data();
+  m->Prefault(d + 100, 5000);       // unaligned start and length
+  m->Prefault(d, m->size() + 1);    // past the end: ignored
+  m->Prefault(d + m->size(), 0);    // empty
+  m->ReleasePages(d + 4096, 4096);  // one whole page dropped, read back from the file
+  m->Prefault(d, m->size());
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(d), m->size()), bytes);
+}
+
 TEST(Status, CodesMessagesAndContext) {
   Status s = DataLossError("truncated at offset 12");
   EXPECT_FALSE(s.ok());

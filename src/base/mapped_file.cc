@@ -62,6 +62,18 @@ void MappedFile::ReleasePages(const uint8_t* begin, size_t n) const {
   if (first < last) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
+void MappedFile::Prefault(const uint8_t* begin, size_t n) const {
+#ifdef MADV_POPULATE_READ
+  if (data_ == nullptr || n == 0 || begin < data_ || begin + n > data_ + size_) return;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = reinterpret_cast<uintptr_t>(begin) / page * page;
+  ::madvise(reinterpret_cast<void*>(first), reinterpret_cast<uintptr_t>(begin) + n - first, MADV_POPULATE_READ);
+#else
+  (void)begin;
+  (void)n;
+#endif
+}
+
 MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
 }

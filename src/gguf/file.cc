@@ -39,6 +39,10 @@ void File::ReleasePages(const uint8_t* begin, size_t n) const {
   if (map_) map_->ReleasePages(begin, n);
 }
 
+void File::Prefault(const uint8_t* begin, size_t n) const {
+  if (map_) map_->Prefault(begin, n);
+}
+
 // Looks `key` up or returns NOT_FOUND from the enclosing getter.
 #define FLOTILLA_GGUF_FIND(v, key)                                                    \
   const Value* v = Find(key);                                                          \

@@ -134,6 +134,8 @@ class File {
   // Drops the resident pages of a range of the mapped file (see MappedFile::ReleasePages), e.g. of
   // tensors that were copied elsewhere; nothing for parsed bytes.
   void ReleasePages(const uint8_t* begin, size_t n) const;
+  // Maps a range of the mapped file now (see MappedFile::Prefault); nothing for parsed bytes.
+  void Prefault(const uint8_t* begin, size_t n) const;
 
  private:
   File() = default;

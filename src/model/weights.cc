@@ -96,7 +96,9 @@ Status InterleaveWeights(const gguf::File& file, ModelWeights& w, HugePageBuffer
     if (bytes == 0) continue;
     InterleaveRows(*v, p);
     v->rows16 = p;
-    file.ReleasePages(v->data, v->n_rows() / kInterleaveRows * kInterleaveRows * v->row_bytes());
+    if (v->data != w.token_embd.data) {
+      file.ReleasePages(v->data, v->n_rows() / kInterleaveRows * kInterleaveRows * v->row_bytes());
+    }
     p += (bytes + kAlign - 1) / kAlign * kAlign;
   }
   return Status::Ok();

@@ -36,7 +36,8 @@ StatusOr<ModelWeights> LoadWeights(const gguf::File& file, const ModelConfig& co
 // Gives every matrix of `w` that has an interleaved layout (kernels/repack.h) its interleaved copy
 // (TensorView::rows16), stored in `storage`, when this CPU's kernels read it; otherwise does nothing.
 // The copied rows' pages of `file` (where the views point) are released, so memory holds the model
-// about once. `storage` must outlive the views. RESOURCE_EXHAUSTED when the copy cannot be allocated
+// about once, except the token embedding's, which a tied output head shares: lookups read its rows.
+// `storage` must outlive the views. RESOURCE_EXHAUSTED when the copy cannot be allocated
 // (the weights are then unchanged).
 Status InterleaveWeights(const gguf::File& file, ModelWeights& w, HugePageBuffer& storage);
 
