@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "flotilla/check.h"
+#include "kernels/ops.h"
 #include "kernels/quantize_acts.h"
 #include "kernels/repack.h"
 #include "tensor/fp16.h"
@@ -76,9 +77,10 @@ void GrowPacked(int64_t n_tokens, int64_t n_in, PackedActs* out) {
   }
 }
 
-// Packs tokens [t0, t1) of x into `out` (already sized).
-void PackTokens(const float* x, int64_t t0, int64_t t1, int64_t n_in, PackedActs* out) {
-  const size_t begin = static_cast<size_t>(t0 * n_in), end = static_cast<size_t>(t1 * n_in);
+// Packs elements [first, last) of x ([n_tokens, n_in] read as one array) into `out` (already sized);
+// first and last are multiples of out->dot_type's block size.
+void PackRange(const float* x, int64_t first, int64_t last, PackedActs* out) {
+  const size_t begin = static_cast<size_t>(first), end = static_cast<size_t>(last);
   switch (out->dot_type) {
     case DType::kF32:
       std::memcpy(out->f.data() + begin, x + begin, (end - begin) * sizeof(float));
@@ -89,7 +91,7 @@ void PackTokens(const float* x, int64_t t0, int64_t t1, int64_t n_in, PackedActs
     case DType::kBF16:
       RoundActsBF16(x + begin, static_cast<int64_t>(end - begin), out->f.data() + begin);
       return;
-    case DType::kQ8_0:  // tokens are whole blocks, so one call covers them all
+    case DType::kQ8_0:  // the range is whole blocks, so one call covers them all
       QuantizeActsQ8_0(x + begin, static_cast<int64_t>(end - begin), &out->q[begin], &out->d[begin / kQK8_0],
                        &out->xsum[begin / kQK8_0]);
       return;
@@ -110,10 +112,28 @@ void PackActivations(DType w, const float* x, int64_t n_tokens, int64_t n_in, Pa
   out->n_in = n_in;
   GrowPacked(n_tokens, n_in, out);
   if (pool == nullptr || n_tokens < 2) {
-    PackTokens(x, 0, n_tokens, n_in, out);
+    PackRange(x, 0, n_tokens * n_in, out);
     return;
   }
-  pool->ParallelFor(n_tokens, [&](int64_t b, int64_t e) { PackTokens(x, b, e, n_in, out); });
+  pool->ParallelFor(n_tokens, [&](int64_t b, int64_t e) { PackRange(x, b * n_in, e * n_in, out); });
+}
+
+void PackSwiGlu(DType w, float* gate, const float* up, int64_t n_tokens, int64_t n_in, PackedActs* out,
+                ThreadPool& pool) {
+  CHECK(HasSimdMatMul(w));
+  out->dot_type = VecDotType(w);
+  out->n_tokens = n_tokens;
+  out->n_in = n_in;
+  GrowPacked(n_tokens, n_in, out);
+  // Units of 256 elements: whole Q8_0 and Q8_K blocks (a row is whole blocks, so the last, shorter
+  // unit is too), small enough that one token's row splits across the threads.
+  constexpr int64_t kUnit = 256;
+  const int64_t total = n_tokens * n_in;
+  pool.ParallelFor((total + kUnit - 1) / kUnit, [&](int64_t b, int64_t e) {
+    const int64_t first = b * kUnit, last = std::min(e * kUnit, total);
+    SwiGluSimd(gate + first, up + first, last - first, gate + first);
+    PackRange(gate, first, last, out);
+  });
 }
 
 void MatMulRows(const TensorView& w, const PackedActs& acts, float* y, int64_t row_begin, int64_t row_end) {

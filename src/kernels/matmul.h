@@ -51,6 +51,12 @@ struct PackedActs {
 void PackActivations(DType w, const float* x, int64_t n_tokens, int64_t n_in, PackedActs* out,
                      ThreadPool* pool = nullptr);
 
+// gate = silu(gate) * up (as SwiGluSimd), packed as PackActivations packs it, in one parallel region
+// split by columns as well as tokens, so that a single token's row is shared by the threads (the
+// feed-forward's input to W_down while decoding). gate, up: [n_tokens, n_in].
+void PackSwiGlu(DType w, float* gate, const float* up, int64_t n_tokens, int64_t n_in, PackedActs* out,
+                ThreadPool& pool);
+
 // One product of a MatMulPacked call: y[t, r] = sum_k w[r, k] * x[t, k], y: [n_tokens, w.n_rows()].
 struct MatMulOut {
   const TensorView* w;

@@ -2,6 +2,9 @@
 // this binary was compiled for and the machine supports.
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <string>
+#include <utility>
 #include <random>
 #include <vector>
 
@@ -9,6 +12,7 @@
 #include <hwy/targets.h>
 
 #include "kernels/matmul.h"
+#include "kernels/ops.h"
 #include "kernels/repack.h"
 #include "tensor/traits.h"
 
@@ -161,6 +165,42 @@ TEST(Interleave, OtherTypesHaveNoInterleavedLayout) {
   w.dtype = DType::kF16;
   w.ne[1] = 15;  // no full group
   EXPECT_EQ(InterleavedBytes(w), 0u);
+}
+
+// PackSwiGlu splits rows into 256-element units across threads; its packing must equal SwiGluSimd
+// followed by PackActivations on one thread, bit for bit, whatever the split.
+TEST(PackSwiGlu, EqualsSwiGluThenPackActivations) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_K}) {
+    const int64_t block = GetDTypeInfo(dtype).block_size;
+    for (const auto [n_in, n_tokens] : {std::pair<int64_t, int64_t>{block, 1}, {19 * 256, 1}, {3 * 256, 3}}) {
+      if (n_in % block != 0) continue;
+      std::vector<float> gate(static_cast<size_t>(n_in * n_tokens)), up(gate.size());
+      for (float& v : gate) v = normal(rng);
+      for (float& v : up) v = normal(rng);
+      std::vector<float> product(gate.size());
+      SwiGluSimd(gate.data(), up.data(), n_in * n_tokens, product.data());
+      PackedActs want;
+      PackActivations(dtype, product.data(), n_tokens, n_in, &want);
+      for (int threads : {1, 2, 3}) {
+        SCOPED_TRACE(std::string(DTypeName(dtype)) + " n_in " + std::to_string(n_in) + " tokens " +
+                     std::to_string(n_tokens) + " threads " + std::to_string(threads));
+        ThreadPool pool(threads);
+        std::vector<float> g = gate;
+        PackedActs got;
+        PackSwiGlu(dtype, g.data(), up.data(), n_tokens, n_in, &got, pool);
+        EXPECT_EQ(g, product);
+        EXPECT_EQ(got.dot_type, want.dot_type);
+        EXPECT_EQ(got.f, want.f);
+        EXPECT_EQ(got.q, want.q);
+        EXPECT_EQ(got.d, want.d);
+        EXPECT_EQ(got.xsum, want.xsum);
+        ASSERT_EQ(got.k.size(), want.k.size());
+        EXPECT_EQ(std::memcmp(got.k.data(), want.k.data(), got.k.size() * sizeof(BlockQ8_K)), 0);
+      }
+    }
+  }
 }
 
 TEST(MatMul, FallsBackToReferenceForOtherTypes) {

@@ -27,6 +27,22 @@ void Project(ThreadPool& pool, PackedActs& acts, const float* x, int32_t n,
   MatMulPacked(pool, std::span<const MatMulOut>(outs.begin(), outs.size()), acts);
 }
 
+// y = w_down · (silu(gate) * up), gate and up: [n, ff], y: [n, w_down rows]; gate is overwritten. When
+// w_down has a SIMD kernel the product of the activations is computed and packed in one parallel region.
+void DownProject(ThreadPool& pool, PackedActs& acts, const TensorView& w_down, float* gate, const float* up,
+                 int32_t n, int64_t ff, float* y) {
+  if (HasSimdMatMul(w_down.dtype)) {
+    PackSwiGlu(w_down.dtype, gate, up, n, ff, &acts, pool);
+    const MatMulOut out{&w_down, y};
+    MatMulPacked(pool, std::span<const MatMulOut>(&out, 1), acts);
+    return;
+  }
+  pool.ParallelFor(n, [&](int64_t begin, int64_t end) {
+    SwiGluSimd(gate + begin * ff, up + begin * ff, (end - begin) * ff, gate + begin * ff);
+  });
+  MatMul(pool, w_down, gate, n, y);
+}
+
 template <typename T>
 void Grow(std::vector<T>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
@@ -114,10 +130,7 @@ void Context::Forward(const Model& model, ThreadPool& pool, std::span<const Segm
     AddNormRows(pool, x.data(), proj.data(), lw.ffn_norm, n, d, c.rms_norm_eps, xn.data());
     // gate: [n, ff], up: [n, ff]
     Project(pool, s.acts, xn.data(), n, {{&lw.ffn_gate, gate.data()}, {&lw.ffn_up, up.data()}});
-    pool.ParallelFor(n, [&](int64_t begin, int64_t end) {
-      SwiGluSimd(gate.data() + begin * ff, up.data() + begin * ff, (end - begin) * ff, gate.data() + begin * ff);
-    });
-    Project(pool, s.acts, gate.data(), n, {{&lw.ffn_down, proj.data()}});  // proj: [n, d]
+    DownProject(pool, s.acts, lw.ffn_down, gate.data(), up.data(), n, ff, proj.data());  // proj: [n, d]
   }
   pool.ParallelFor(n, [&](int64_t begin, int64_t end) {  // the last feed-forward output
     AddInPlaceSimd(x.data() + begin * d, proj.data() + begin * d, (end - begin) * d);
