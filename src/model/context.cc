@@ -13,6 +13,12 @@ namespace flotilla {
 namespace {
 
 constexpr int32_t kDefaultMaxCtx = 4096;
+constexpr size_t kCacheLine = 64;
+
+size_t WholeLines(size_t bytes) { return (bytes + kCacheLine - 1) / kCacheLine * kCacheLine; }
+// Positions per transposed key row: n_ctx rounded up to the attention kernel's key tile.
+int64_t KeyStride(int32_t n_ctx) { return (int64_t{n_ctx} + kAttnKeyTile - 1) / kAttnKeyTile * kAttnKeyTile; }
+size_t KvElemBytes(const ContextOptions& options) { return options.kv_type == DType::kF16 ? 2 : 4; }
 
 }  // namespace
 
@@ -25,18 +31,31 @@ StatusOr<std::unique_ptr<Context>> Context::Create(const Model& model, ThreadPoo
   if (options.n_ctx < 0 || options.n_batch <= 0) {
     return InvalidArgumentError("context size and batch size must be positive");
   }
-  int32_t n_ctx = options.n_ctx > 0 ? options.n_ctx : std::min(model.config().n_ctx_train, kDefaultMaxCtx);
-  return std::unique_ptr<Context>(new Context(model, pool, options, n_ctx));
+  const ModelConfig& c = model.config();
+  const int32_t n_ctx = options.n_ctx > 0 ? options.n_ctx : std::min(c.n_ctx_train, kDefaultMaxCtx);
+  const size_t layer_bytes = KeyCacheBytes(c, options, n_ctx) + ValueCacheBytes(c, options, n_ctx);
+  StatusOr<HugePageBuffer> kv = HugePageBuffer::Allocate(layer_bytes * static_cast<size_t>(c.n_layer));
+  if (!kv.ok()) return kv.status().WithContext("KV cache of " + std::to_string(n_ctx) + " positions");
+  return std::unique_ptr<Context>(new Context(model, pool, options, n_ctx, std::move(*kv)));
 }
 
-Context::Context(const Model& model, ThreadPool& pool, const ContextOptions& options, int32_t n_ctx)
+size_t Context::KeyCacheBytes(const ModelConfig& c, const ContextOptions& options, int32_t n_ctx) {
+  return WholeLines(static_cast<size_t>(KeyStride(n_ctx) * c.n_head_kv * c.head_dim()) * KvElemBytes(options));
+}
+
+size_t Context::ValueCacheBytes(const ModelConfig& c, const ContextOptions& options, int32_t n_ctx) {
+  return WholeLines(static_cast<size_t>(int64_t{n_ctx} * c.n_head_kv * c.head_dim()) * KvElemBytes(options));
+}
+
+Context::Context(const Model& model, ThreadPool& pool, const ContextOptions& options, int32_t n_ctx,
+                 HugePageBuffer kv)
     : model_(model), pool_(pool), options_(options), n_ctx_(n_ctx) {
   const ModelConfig& c = model.config();
   n_embd_kv_ = int64_t{c.n_head_kv} * c.head_dim();
-  kt_stride_ = (int64_t{n_ctx_} + kAttnKeyTile - 1) / kAttnKeyTile * kAttnKeyTile;
-  const size_t elem = options.kv_type == DType::kF16 ? 2 : 4;
-  k_cache_.assign(c.n_layer, std::vector<uint8_t>(static_cast<size_t>(kt_stride_ * n_embd_kv_) * elem));
-  v_cache_.assign(c.n_layer, std::vector<uint8_t>(static_cast<size_t>(n_ctx_ * n_embd_kv_) * elem));
+  kt_stride_ = KeyStride(n_ctx_);
+  k_bytes_ = KeyCacheBytes(c, options, n_ctx_);
+  v_bytes_ = ValueCacheBytes(c, options, n_ctx_);
+  kv_ = std::move(kv);
   // Scratch memory is allocated once per context (a prompt chunk is at most n_batch rows), not in the
   // first forward pass.
   ReserveForwardScratch(c, std::min(options.n_batch, n_ctx_), &scratch_);
@@ -92,18 +111,28 @@ StatusOr<std::span<const float>> Context::EvalChunked(std::span<const int32_t> t
 void Context::StoreKvRow(int layer, int32_t pos, const float* k, const float* v) {
   const size_t offset = static_cast<size_t>(pos) * n_embd_kv_;
   if (options_.kv_type == DType::kF32) {
-    float* kt = reinterpret_cast<float*>(k_cache_[layer].data()) + pos;
+    float* kt = reinterpret_cast<float*>(k_cache(layer)) + pos;
     for (int64_t i = 0; i < n_embd_kv_; ++i) kt[i * kt_stride_] = k[i];
-    std::memcpy(reinterpret_cast<float*>(v_cache_[layer].data()) + offset, v, n_embd_kv_ * sizeof(float));
+    std::memcpy(reinterpret_cast<float*>(v_cache(layer)) + offset, v, n_embd_kv_ * sizeof(float));
     return;
   }
-  uint16_t* kt = reinterpret_cast<uint16_t*>(k_cache_[layer].data()) + pos;
-  ConvertToF16Simd(v, n_embd_kv_, reinterpret_cast<uint16_t*>(v_cache_[layer].data()) + offset);
+  uint16_t* kt = reinterpret_cast<uint16_t*>(k_cache(layer)) + pos;
+  ConvertToF16Simd(v, n_embd_kv_, reinterpret_cast<uint16_t*>(v_cache(layer)) + offset);
   uint16_t half[256];  // K converted a chunk at a time, then stored down its transposed column
   for (int64_t i0 = 0; i0 < n_embd_kv_; i0 += 256) {
     const int64_t m = std::min<int64_t>(256, n_embd_kv_ - i0);
     ConvertToF16Simd(k + i0, m, half);
     for (int64_t i = 0; i < m; ++i) kt[(i0 + i) * kt_stride_] = half[i];
+  }
+}
+
+void Context::PrefetchKvRow(int layer, int32_t pos) const {
+  const int64_t elem = static_cast<int64_t>(KvElemBytes(options_));
+  const uint8_t* kt = k_cache(layer) + pos * elem;
+  for (int64_t i = 0; i < n_embd_kv_; ++i) __builtin_prefetch(kt + i * kt_stride_ * elem, 1, 2);
+  const uint8_t* v = v_cache(layer) + pos * n_embd_kv_ * elem;
+  for (int64_t off = 0; off < n_embd_kv_ * elem; off += static_cast<int64_t>(kCacheLine)) {
+    __builtin_prefetch(v + off, 1, 2);
   }
 }
 
@@ -137,9 +166,9 @@ void Context::Attention(ThreadPool& pool, int layer, std::span<const Segment> se
       const int64_t elem = f16 ? 2 : 4, kv_off = static_cast<int64_t>(job.head / group) * head_dim;
       const AttnHeadArgs a{.q = q + static_cast<int64_t>(job.row0) * c.n_embd + job.head * head_dim,
                            .q_stride = c.n_embd,
-                           .kt = ctx.k_cache_[layer].data() + kv_off * ctx.kt_stride_ * elem,
+                           .kt = ctx.k_cache(layer) + kv_off * ctx.kt_stride_ * elem,
                            .kt_stride = ctx.kt_stride_,
-                           .v = ctx.v_cache_[layer].data() + kv_off * elem,
+                           .v = ctx.v_cache(layer) + kv_off * elem,
                            .v_stride = ctx.n_embd_kv_,
                            .n_rows = job.n,
                            .n_keys0 = ctx.n_past_ + job.i0 + 1,

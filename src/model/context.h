@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "base/huge_page_buffer.h"
 #include "base/thread_pool.h"
 #include "flotilla/status.h"
 #include "kernels/matmul.h"
@@ -87,7 +88,12 @@ class Context {
     EvalOutput output;
   };
 
-  Context(const Model& model, ThreadPool& pool, const ContextOptions& options, int32_t n_ctx);
+  Context(const Model& model, ThreadPool& pool, const ContextOptions& options, int32_t n_ctx, HugePageBuffer kv);
+  // Bytes of one layer's K and V caches (each rounded up to whole cache lines).
+  static size_t KeyCacheBytes(const ModelConfig& c, const ContextOptions& options, int32_t n_ctx);
+  static size_t ValueCacheBytes(const ModelConfig& c, const ContextOptions& options, int32_t n_ctx);
+  uint8_t* k_cache(int layer) const { return kv_.data() + static_cast<size_t>(layer) * (k_bytes_ + v_bytes_); }
+  uint8_t* v_cache(int layer) const { return k_cache(layer) + k_bytes_; }
   StatusOr<std::span<const float>> EvalChunked(std::span<const int32_t> tokens, EvalOutput output);
   // One forward pass over the rows of all segments (llama.cc). Logit rows of the segments go to
   // logits_out ([rows, n_vocab], in segment order), hidden rows to hidden_out ([rows, n_embd]).
@@ -99,6 +105,10 @@ class Context {
                         float* out);
   // Writes one row's K and V ([n_embd_kv] each) at position pos of layer's cache.
   void StoreKvRow(int layer, int32_t pos, const float* k, const float* v);
+  // Requests the cache lines StoreKvRow(layer, pos) writes. A transposed key puts one element in each
+  // of n_embd_kv rows, a line each, and the weights streamed since the last token have evicted them:
+  // requested before the layer's Q/K/V product, they arrive while it runs instead of stalling the store.
+  void PrefetchKvRow(int layer, int32_t pos) const;
 
   const Model& model_;
   ThreadPool& pool_;
@@ -108,8 +118,11 @@ class Context {
   int64_t n_embd_kv_;
   int64_t kt_stride_;  // positions per transposed key row: n_ctx rounded up to kAttnKeyTile
   // Per layer, of kv_type: keys transposed, [n_embd_kv][kt_stride] (head h's dimension d is row
-  // h * head_dim + d); values by position, [n_ctx][n_embd_kv].
-  std::vector<std::vector<uint8_t>> k_cache_, v_cache_;
+  // h * head_dim + d), then values by position, [n_ctx][n_embd_kv]. On huge pages: storing a key
+  // writes one element in each of n_embd_kv rows, kt_stride apart, which with 4 KiB pages is up to a
+  // page (and a TLB miss) per element.
+  size_t k_bytes_, v_bytes_;
+  HugePageBuffer kv_;
   std::vector<float> logits_;
   ForwardScratch scratch_;
 };

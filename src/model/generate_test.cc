@@ -1,5 +1,9 @@
 #include "model/generate.h"
 
+#include <climits>
+#include <fstream>
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include "model/test_model.h"
@@ -90,6 +94,17 @@ TEST_F(GenerateTest, PromptLongerThanTheContextIsAnError) {
   StatusOr<GenerateResult> r = Generate(*ctx, *sampler, long_prompt, {}, nullptr);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kOutOfRange);
+}
+
+TEST_F(GenerateTest, AContextTooLargeForMemoryIsAnError) {
+  std::ifstream policy("/proc/sys/vm/overcommit_memory");
+  int overcommit = 0;
+  if (policy >> overcommit && overcommit == 1) GTEST_SKIP() << "the kernel maps any size (overcommit_memory = 1)";
+  // 2^31 positions of every layer's K and V: hundreds of GB, more than memory and swap.
+  StatusOr<std::unique_ptr<Context>> c = Context::Create(*model_, pool_, {.n_ctx = INT32_MAX});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(c.status().message().find("KV cache"), std::string::npos) << c.status().ToString();
 }
 
 TEST_F(GenerateTest, EvalRejectsIdsOutsideTheVocab) {
