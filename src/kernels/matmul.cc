@@ -102,15 +102,20 @@ void PackRange(const float* x, int64_t first, int64_t last, PackedActs* out) {
   }
 }
 
-}  // namespace
-
-void PackActivations(DType w, const float* x, int64_t n_tokens, int64_t n_in, PackedActs* out,
-                     ThreadPool* pool) {
+// Sets out's dot type and shape for n_tokens x n_in activations of weights of dtype w, and sizes it.
+void StartPacking(DType w, int64_t n_tokens, int64_t n_in, PackedActs* out) {
   CHECK(HasSimdMatMul(w));
   out->dot_type = VecDotType(w);
   out->n_tokens = n_tokens;
   out->n_in = n_in;
   GrowPacked(n_tokens, n_in, out);
+}
+
+}  // namespace
+
+void PackActivations(DType w, const float* x, int64_t n_tokens, int64_t n_in, PackedActs* out,
+                     ThreadPool* pool) {
+  StartPacking(w, n_tokens, n_in, out);
   if (pool == nullptr || n_tokens < 2) {
     PackRange(x, 0, n_tokens * n_in, out);
     return;
@@ -120,11 +125,7 @@ void PackActivations(DType w, const float* x, int64_t n_tokens, int64_t n_in, Pa
 
 void PackSwiGlu(DType w, float* gate, const float* up, int64_t n_tokens, int64_t n_in, PackedActs* out,
                 ThreadPool& pool) {
-  CHECK(HasSimdMatMul(w));
-  out->dot_type = VecDotType(w);
-  out->n_tokens = n_tokens;
-  out->n_in = n_in;
-  GrowPacked(n_tokens, n_in, out);
+  StartPacking(w, n_tokens, n_in, out);
   // Units of 256 elements: whole Q8_0 and Q8_K blocks (a row is whole blocks, so the last, shorter
   // unit is too), small enough that one token's row splits across the threads.
   constexpr int64_t kUnit = 256;
