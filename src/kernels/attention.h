@@ -1,4 +1,5 @@
-// Causal attention of one head over a KV cache stored as F16 or F32 (dispatched SIMD).
+// Causal attention of one key/value head over a KV cache stored as F16 or F32 (dispatched SIMD), for
+// the query heads that share it (grouped-query attention: they share every key and value load).
 //
 // The keys of a head are stored transposed, kt[d * kt_stride + p] (dimension-major, key p along a
 // row), so that scores of 16 keys at a time are plain multiply-adds without horizontal sums; values
@@ -15,25 +16,27 @@ namespace flotilla {
 inline constexpr int32_t kAttnKeyTile = 64;
 
 struct AttnHeadArgs {
-  const float* q;      // [n_rows] query rows of head_dim floats at stride q_stride
+  const float* q;        // [n_rows] query rows at stride q_stride, each n_heads heads of head_dim floats
   int64_t q_stride;
-  const void* kt;      // this head's keys, transposed: [head_dim][kt_stride]
+  const void* kt;        // this head's keys, transposed: [head_dim][kt_stride]
   int64_t kt_stride;
-  const void* v;       // this head's values: [keys][v_stride], head_dim used per key
+  const void* v;         // this head's values: [keys][v_stride], head_dim used per key
   int64_t v_stride;
-  int32_t n_rows;      // query rows of the block
-  int32_t n_keys0;     // row j (< n_rows) attends keys [0, n_keys0 + j); n_keys0 >= 1
+  int32_t n_rows;        // query rows of the block
+  int32_t n_keys0;       // row j (< n_rows) attends keys [0, n_keys0 + j); n_keys0 >= 1
   int32_t head_dim;
-  float scale;         // applied to the dot products before the softmax
-  bool f16;            // cache type: F16 (true) or F32
-  float* out;          // [n_rows] rows of head_dim floats at stride out_stride (overwritten)
+  int32_t n_heads = 1;   // query heads sharing these keys: head h of row j at q + j * q_stride + h * head_dim
+  float scale;           // applied to the dot products before the softmax
+  bool f16;              // cache type: F16 (true) or F32
+  float* out;            // [n_rows] rows of n_heads x head_dim floats at stride out_stride (overwritten)
   int64_t out_stride;
 };
 
 // Floats of scratch AttnHead needs for these arguments.
-int64_t AttnHeadScratch(int32_t n_rows, int32_t n_keys0, int32_t head_dim);
+int64_t AttnHeadScratch(int32_t n_rows, int32_t n_keys0, int32_t head_dim, int32_t n_heads = 1);
 
-// out[j] = sum_p softmax_p(scale * q[j] . k[p]) * v[p] over p < n_keys0 + j, for each row j.
+// out[j, h] = sum_p softmax_p(scale * q[j, h] . k[p]) * v[p] over p < n_keys0 + j, for each row j and
+// head h < n_heads (the heads of a row are tiled together: one key or value load feeds several).
 // scratch: AttnHeadScratch(...) floats.
 void AttnHead(const AttnHeadArgs& a, float* scratch);
 

@@ -1,9 +1,9 @@
 // Highway version of the attention head declared in attention.h, and its scalar oracle.
 //
-// Per block of up to 4 query rows: scores for 4 vectors of keys at a time from the transposed keys
+// Per tile of up to 4 queries (the heads of each row in turn, then the next row's): scores for 4 vectors of keys at a time from the transposed keys
 // (one key vector load feeds the multiply-adds of every row; no horizontal sums), the softmax of each
-// row over its own causal span, then the weighted sum over value rows (one value load feeds every
-// row; weights past a row's span are zero).
+// query over its row's causal span, then the weighted sum over value rows (one value load feeds every
+// query; weights past a query's span are zero).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/attention_simd.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -20,7 +20,7 @@
 #ifndef FLOTILLA_KERNELS_ATTENTION_SIMD_ONCE_
 #define FLOTILLA_KERNELS_ATTENTION_SIMD_ONCE_
 namespace flotilla {
-inline constexpr int kAttnRowTile = 4;  // query rows sharing each key and value load
+inline constexpr int kAttnQueryTile = 4;  // queries (row, head) sharing each key and value load
 inline float RoundF16(float x) { return FP16ToFP32(FP32ToFP16(x)); }
 inline int64_t RoundUpKeys(int64_t n) { return (n + kAttnKeyTile - 1) / kAttnKeyTile * kAttnKeyTile; }
 inline float KvElem(const void* base, int64_t i, bool f16) {
@@ -86,9 +86,9 @@ void Scores(const AttnHeadArgs& a, const float* qt, int32_t n_keys_end, float* s
   }
 }
 
-// out rows j0..j0+R) = sum_p s[j][p] * v[p] for p < n_keys_end; head_dim % Lanes(dv) == 0.
+// out[j][0..head_dim) = sum_p s[j][p] * v[p] for p < n_keys_end, j < R; head_dim % Lanes(dv) == 0.
 template <int R, class DV>
-void WeightedSum(DV dv, const AttnHeadArgs& a, int32_t j0, const float* s, int64_t kp, int32_t n_keys_end) {
+void WeightedSum(DV dv, const AttnHeadArgs& a, float* const* out, const float* s, int64_t kp, int32_t n_keys_end) {
   const int32_t lanes = static_cast<int32_t>(hn::Lanes(dv));
   for (int32_t d0 = 0; d0 < a.head_dim; d0 += kDimVecs * lanes) {
     const int nc = std::min<int>(kDimVecs, (a.head_dim - d0) / lanes);
@@ -106,56 +106,66 @@ void WeightedSum(DV dv, const AttnHeadArgs& a, int32_t j0, const float* s, int64
       }
     }
     for (int j = 0; j < R; ++j) {
-      float* o = a.out + (j0 + j) * a.out_stride + d0;
-      for (int c = 0; c < nc; ++c) hn::StoreU(acc[j][c], dv, o + c * lanes);
+      for (int c = 0; c < nc; ++c) hn::StoreU(acc[j][c], dv, out[j] + d0 + c * lanes);
     }
   }
 }
 
 template <int R>
-void WeightedSumAnyDim(const AttnHeadArgs& a, int32_t j0, const float* s, int64_t kp, int32_t n_keys_end) {
-  if (a.head_dim % 16 == 0) return WeightedSum<R>(hn::CappedTag<float, 16>(), a, j0, s, kp, n_keys_end);
-  if (a.head_dim % 8 == 0) return WeightedSum<R>(hn::CappedTag<float, 8>(), a, j0, s, kp, n_keys_end);
-  if (a.head_dim % 4 == 0) return WeightedSum<R>(hn::CappedTag<float, 4>(), a, j0, s, kp, n_keys_end);
+void WeightedSumAnyDim(const AttnHeadArgs& a, float* const* out, const float* s, int64_t kp, int32_t n_keys_end) {
+  if (a.head_dim % 16 == 0) return WeightedSum<R>(hn::CappedTag<float, 16>(), a, out, s, kp, n_keys_end);
+  if (a.head_dim % 8 == 0) return WeightedSum<R>(hn::CappedTag<float, 8>(), a, out, s, kp, n_keys_end);
+  if (a.head_dim % 4 == 0) return WeightedSum<R>(hn::CappedTag<float, 4>(), a, out, s, kp, n_keys_end);
   for (int j = 0; j < R; ++j) {  // odd head sizes: scalar
     for (int32_t d = 0; d < a.head_dim; ++d) {
       float acc = 0.0f;
       for (int32_t p = 0; p < n_keys_end; ++p) acc += s[j * kp + p] * KvElem(a.v, p * a.v_stride + d, a.f16);
-      a.out[(j0 + j) * a.out_stride + d] = acc;
+      out[j][d] = acc;
     }
   }
 }
 
-// Rows j0..j0+R) of the block. scratch: [R][kp] scores, then [R][head_dim] rounded queries.
+// A query of the block: head `head` of row `row`, numbered i = row * n_heads + head (the tiles walk
+// this numbering, so a tile may span heads of one row and of the next).
+struct QueryIndex {
+  int32_t row, head;
+  QueryIndex(const AttnHeadArgs& a, int32_t i) : row(i / a.n_heads), head(i % a.n_heads) {}
+};
+
+// Queries i0..i0+R) of the block. scratch: [R][kp] scores, then [R][head_dim] rounded queries.
 template <int R>
-void RowTile(const AttnHeadArgs& a, int32_t j0, float* scratch) {
+void QueryTile(const AttnHeadArgs& a, int32_t i0, float* scratch) {
   const int64_t kp = RoundUpKeys(a.n_keys0 + a.n_rows - 1);
   float* s = scratch;
   float* qt = scratch + R * kp;
+  float* out[R];
   for (int j = 0; j < R; ++j) {
-    const float* src = a.q + (j0 + j) * a.q_stride;
+    const QueryIndex qi(a, i0 + j);
+    const float* src = a.q + qi.row * a.q_stride + qi.head * a.head_dim;
     std::copy(src, src + a.head_dim, qt + j * a.head_dim);
+    out[j] = a.out + qi.row * a.out_stride + qi.head * a.head_dim;
   }
   if (a.f16) RoundToF16(qt, R * a.head_dim);
-  const int32_t n_keys_end = a.n_keys0 + j0 + R - 1;  // the last row's span
+  const int32_t n_keys_end = a.n_keys0 + QueryIndex(a, i0 + R - 1).row;  // the last query's span
   Scores<R>(a, qt, n_keys_end, s, kp);
   for (int j = 0; j < R; ++j) {
     float* row = s + j * kp;
-    const int32_t n_keys = a.n_keys0 + j0 + j;
+    const int32_t n_keys = a.n_keys0 + QueryIndex(a, i0 + j).row;
     SoftmaxSimd(row, n_keys);
     std::fill(row + n_keys, row + n_keys_end, 0.0f);
     if (a.f16) RoundToF16(row, n_keys);
   }
-  WeightedSumAnyDim<R>(a, j0, s, kp, n_keys_end);
+  WeightedSumAnyDim<R>(a, out, s, kp, n_keys_end);
 }
 
 void AttnHeadImpl(const AttnHeadArgs& a, float* scratch) {
-  int32_t j = 0;
-  for (; j + kAttnRowTile <= a.n_rows; j += kAttnRowTile) RowTile<kAttnRowTile>(a, j, scratch);
-  switch (a.n_rows - j) {
-    case 1: RowTile<1>(a, j, scratch); break;
-    case 2: RowTile<2>(a, j, scratch); break;
-    case 3: RowTile<3>(a, j, scratch); break;
+  const int32_t n = a.n_rows * a.n_heads;
+  int32_t i = 0;
+  for (; i + kAttnQueryTile <= n; i += kAttnQueryTile) QueryTile<kAttnQueryTile>(a, i, scratch);
+  switch (n - i) {
+    case 1: QueryTile<1>(a, i, scratch); break;
+    case 2: QueryTile<2>(a, i, scratch); break;
+    case 3: QueryTile<3>(a, i, scratch); break;
     default: break;
   }
 }
@@ -169,38 +179,40 @@ namespace flotilla {
 
 HWY_EXPORT(AttnHeadImpl);
 
-int64_t AttnHeadScratch(int32_t n_rows, int32_t n_keys0, int32_t head_dim) {
-  const int64_t rows = std::min(n_rows, kAttnRowTile);
-  return rows * RoundUpKeys(n_keys0 + n_rows - 1) + rows * head_dim;
+int64_t AttnHeadScratch(int32_t n_rows, int32_t n_keys0, int32_t head_dim, int32_t n_heads) {
+  const int64_t queries = std::min(n_rows * n_heads, kAttnQueryTile);
+  return queries * RoundUpKeys(n_keys0 + n_rows - 1) + queries * head_dim;
 }
 
 void AttnHead(const AttnHeadArgs& a, float* scratch) {
-  CHECK(a.n_rows >= 1 && a.n_keys0 >= 1 && a.kt_stride >= RoundUpKeys(a.n_keys0 + a.n_rows - 1));
+  CHECK(a.n_rows >= 1 && a.n_heads >= 1 && a.n_keys0 >= 1 && a.kt_stride >= RoundUpKeys(a.n_keys0 + a.n_rows - 1));
   HWY_DYNAMIC_DISPATCH(AttnHeadImpl)(a, scratch);
 }
 
 void AttnHead_ref(const AttnHeadArgs& a) {
   std::vector<float> qh(static_cast<size_t>(a.head_dim)), w;
   for (int32_t j = 0; j < a.n_rows; ++j) {
-    const int32_t n_keys = a.n_keys0 + j;
-    for (int32_t d = 0; d < a.head_dim; ++d) {
-      const float x = a.q[j * a.q_stride + d];
-      qh[d] = a.f16 ? RoundF16(x) : x;
-    }
-    w.assign(static_cast<size_t>(n_keys), 0.0f);
-    for (int32_t p = 0; p < n_keys; ++p) {
-      float dot = 0.0f;
-      for (int32_t d = 0; d < a.head_dim; ++d) dot += qh[d] * KvElem(a.kt, d * a.kt_stride + p, a.f16);
-      w[p] = dot * a.scale;
-    }
-    Softmax(w.data(), n_keys);
-    if (a.f16) {
-      for (float& x : w) x = RoundF16(x);
-    }
-    for (int32_t d = 0; d < a.head_dim; ++d) {
-      float acc = 0.0f;
-      for (int32_t p = 0; p < n_keys; ++p) acc += w[p] * KvElem(a.v, p * a.v_stride + d, a.f16);
-      a.out[j * a.out_stride + d] = acc;
+    for (int32_t h = 0; h < a.n_heads; ++h) {
+      const int32_t n_keys = a.n_keys0 + j;
+      for (int32_t d = 0; d < a.head_dim; ++d) {
+        const float x = a.q[j * a.q_stride + h * a.head_dim + d];
+        qh[d] = a.f16 ? RoundF16(x) : x;
+      }
+      w.assign(static_cast<size_t>(n_keys), 0.0f);
+      for (int32_t p = 0; p < n_keys; ++p) {
+        float dot = 0.0f;
+        for (int32_t d = 0; d < a.head_dim; ++d) dot += qh[d] * KvElem(a.kt, d * a.kt_stride + p, a.f16);
+        w[p] = dot * a.scale;
+      }
+      Softmax(w.data(), n_keys);
+      if (a.f16) {
+        for (float& x : w) x = RoundF16(x);
+      }
+      for (int32_t d = 0; d < a.head_dim; ++d) {
+        float acc = 0.0f;
+        for (int32_t p = 0; p < n_keys; ++p) acc += w[p] * KvElem(a.v, p * a.v_stride + d, a.f16);
+        a.out[j * a.out_stride + h * a.head_dim + d] = acc;
+      }
     }
   }
 }

@@ -137,21 +137,22 @@ void Context::PrefetchKvRow(int layer, int32_t pos) const {
 }
 
 // q: [rows, n_embd] (roped), out: [rows, n_embd], rows in segment order. Row i of a segment attends
-// to its context's cache positions 0..n_past_ + i. Work items are (segment, head, block of rows), the
-// blocks small enough that a block's scores stay in cache.
+// to its context's cache positions 0..n_past_ + i. Work items are (segment, key/value head, block of
+// rows), each for all query heads sharing that key/value head; blocks small enough that a block's
+// scores stay in cache.
 void Context::Attention(ThreadPool& pool, int layer, std::span<const Segment> segs, int32_t rows, const float* q,
                         float* out) {
   const ModelConfig& c = segs[0].ctx->model_.config();
   const int32_t head_dim = c.head_dim(), group = c.n_head / c.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   struct Job {
-    int32_t seg, head, row0, i0, n;  // row0: first row in the pass; i0: its index in the segment
+    int32_t seg, kv_head, row0, i0, n;  // row0: first row in the pass; i0: its index in the segment
   };
   std::vector<Job> jobs;
   for (int32_t sgi = 0, r0 = 0; sgi < static_cast<int32_t>(segs.size()); r0 += segs[sgi].n, ++sgi) {
     const int32_t n_keys = segs[sgi].ctx->n_past_ + segs[sgi].n;
     const int32_t block = std::clamp(16384 / n_keys, 1, 16);  // scores of a block: <= 64K floats
-    for (int32_t h = 0; h < c.n_head; ++h) {
+    for (int32_t h = 0; h < c.n_head_kv; ++h) {
       for (int32_t i0 = 0; i0 < segs[sgi].n; i0 += block) {
         jobs.push_back({sgi, h, r0 + i0, i0, std::min(block, segs[sgi].n - i0)});
       }
@@ -163,8 +164,9 @@ void Context::Attention(ThreadPool& pool, int layer, std::span<const Segment> se
       const Job& job = jobs[ji];
       const Context& ctx = *segs[job.seg].ctx;
       const bool f16 = ctx.options_.kv_type == DType::kF16;
-      const int64_t elem = f16 ? 2 : 4, kv_off = static_cast<int64_t>(job.head / group) * head_dim;
-      const AttnHeadArgs a{.q = q + static_cast<int64_t>(job.row0) * c.n_embd + job.head * head_dim,
+      const int64_t elem = f16 ? 2 : 4, kv_off = static_cast<int64_t>(job.kv_head) * head_dim;
+      const int64_t q_off = int64_t{job.row0} * c.n_embd + int64_t{job.kv_head} * group * head_dim;
+      const AttnHeadArgs a{.q = q + q_off,
                            .q_stride = c.n_embd,
                            .kt = ctx.k_cache(layer) + kv_off * ctx.kt_stride_ * elem,
                            .kt_stride = ctx.kt_stride_,
@@ -173,11 +175,12 @@ void Context::Attention(ThreadPool& pool, int layer, std::span<const Segment> se
                            .n_rows = job.n,
                            .n_keys0 = ctx.n_past_ + job.i0 + 1,
                            .head_dim = head_dim,
+                           .n_heads = group,
                            .scale = scale,
                            .f16 = f16,
-                           .out = out + static_cast<int64_t>(job.row0) * c.n_embd + job.head * head_dim,
+                           .out = out + q_off,
                            .out_stride = c.n_embd};
-      const size_t need = static_cast<size_t>(AttnHeadScratch(a.n_rows, a.n_keys0, head_dim));
+      const size_t need = static_cast<size_t>(AttnHeadScratch(a.n_rows, a.n_keys0, head_dim, group));
       if (scratch.size() < need) scratch.resize(need);
       AttnHead(a, scratch.data());
     }
