@@ -13,7 +13,7 @@ namespace flotilla {
 namespace {
 constexpr int kSpinIterations = 1 << 14;   // pause-spins before yielding
 constexpr int kYieldIterations = 1 << 10;  // yields before sleeping (workers only)
-constexpr int64_t kChunksPerThread = 16;
+constexpr int64_t kChunksPerThread = 128;  // claims halve from 64 down to 1: ~8 per thread per loop
 constexpr int64_t kMaxChunks = 0xFFFF;  // a slot's chunk indices are 16 bits
 
 constexpr uint64_t PackSlot(uint32_t generation, int64_t end, int64_t next) {

@@ -4,7 +4,8 @@
 // - Each thread owns a slot (one cache line) holding its contiguous share of the loop's chunks and
 //   claims them from it without contention, half of what is left at a time. A thread whose share is
 //   done takes from what is left in the others' slots, likewise by halves, so threads finish within
-//   about one chunk (1/16 of a thread's share) of each other, and a thread the OS has descheduled (a
+//   about one chunk (1/128 of a thread's share: at the end of a loop one thread waits for the other's
+//   last claim, so the final claims are kept small) of each other, and a thread the OS has descheduled (a
 //   busy machine) delays a loop by at most what it claimed last.
 // - A thread reports the chunks it ran once per loop, on one counter the caller waits on.
 // - Waiting threads spin briefly, then yield, then sleep; the caller takes the lock to wake them only
