@@ -1,25 +1,33 @@
 // Causal attention of one key/value head over a KV cache stored as F16 or F32 (dispatched SIMD), for
 // the query heads that share it (grouped-query attention: they share every key and value load).
 //
-// The keys of a head are stored transposed, kt[d * kt_stride + p] (dimension-major, key p along a
-// row), so that scores of 16 keys at a time are plain multiply-adds without horizontal sums; values
-// are stored by key, v[p * v_stride + d]. With an F16 cache, q and the softmax weights are rounded to
-// F16 values before their products, as llama.cpp's F16 matrix products do.
+// Keys are stored in tiles of kAttnKeyTile positions, transposed within a tile: dimension d of key p
+// at kt[(p / kAttnKeyTile) * kt_tile_stride + d * kAttnKeyTile + p % kAttnKeyTile], so that scores
+// of 16 keys at a time are plain multiply-adds without horizontal sums, while a key's store and a
+// tile's reads stay within kt_tile_stride contiguous elements (a cache transposed whole would put a
+// key's elements n_ctx apart: a page and a cache set each). Values are stored by key,
+// v[p * v_stride + d]. With an F16 cache, q and the softmax weights are rounded to F16 values before
+// their products, as llama.cpp's F16 matrix products do.
 #pragma once
 
 #include <cstdint>
 
 namespace flotilla {
 
-// Keys are read in tiles of this many positions: a transposed key row must hold kt_stride >=
-// RoundUp(n_keys, kAttnKeyTile) positions (those past the last key are read, never used).
+// Positions per key tile. Every tile holding a key is read whole (positions past the last key are
+// read, never used), so a cache holds whole tiles.
 inline constexpr int32_t kAttnKeyTile = 64;
+
+// Index of dimension d of key p in a tiled key cache whose tiles are tile_stride elements apart.
+inline int64_t KeyTileIndex(int64_t p, int64_t d, int64_t tile_stride) {
+  return p / kAttnKeyTile * tile_stride + d * kAttnKeyTile + p % kAttnKeyTile;
+}
 
 struct AttnHeadArgs {
   const float* q;        // [n_rows] query rows at stride q_stride, each n_heads heads of head_dim floats
   int64_t q_stride;
-  const void* kt;        // this head's keys, transposed: [head_dim][kt_stride]
-  int64_t kt_stride;
+  const void* kt;        // this head's keys in tiles: [tiles][head_dim][kAttnKeyTile], see above
+  int64_t kt_tile_stride;  // elements from one key tile to the next (>= head_dim * kAttnKeyTile)
   const void* v;         // this head's values: [keys][v_stride], head_dim used per key
   int64_t v_stride;
   int32_t n_rows;        // query rows of the block

@@ -1,9 +1,10 @@
 // Highway version of the attention head declared in attention.h, and its scalar oracle.
 //
-// Per tile of up to 4 queries (the heads of each row in turn, then the next row's): scores for 4 vectors of keys at a time from the transposed keys
-// (one key vector load feeds the multiply-adds of every row; no horizontal sums), the softmax of each
-// query over its row's causal span, then the weighted sum over value rows (one value load feeds every
-// query; weights past a query's span are zero).
+// Per tile of up to 4 queries (the heads of each row in turn, then the next row's): scores for 4
+// vectors of keys at a time from a key tile (one key vector load feeds the multiply-adds of every
+// query; no horizontal sums), the softmax of each query over its row's causal span, then the
+// weighted sum over value rows (one value load feeds every query; weights past a query's span are
+// zero).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/attention_simd.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -34,7 +35,7 @@ namespace flotilla {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-using DF = hn::CappedTag<float, 16>;  // kKeyVecs * 16 <= kAttnKeyTile
+using DF = hn::CappedTag<float, 16>;  // kKeyVecs * lanes divides kAttnKeyTile
 constexpr int kKeyVecs = 4;           // key vectors per pass of the scores loop
 constexpr int kDimVecs = 4;           // value vectors per pass of the weighted sum
 
@@ -71,8 +72,9 @@ void Scores(const AttnHeadArgs& a, const float* qt, int32_t n_keys_end, float* s
     for (int j = 0; j < R; ++j) {
       for (int c = 0; c < kKeyVecs; ++c) acc[j][c] = hn::Zero(df);
     }
+    const int64_t tile = KeyTileIndex(p0, 0, a.kt_tile_stride);  // a pass stays within one tile
     for (int32_t d = 0; d < a.head_dim; ++d) {
-      const int64_t base = static_cast<int64_t>(d) * a.kt_stride + p0;
+      const int64_t base = tile + static_cast<int64_t>(d) * kAttnKeyTile;
       hn::Vec<DF> kv[kKeyVecs];
       for (int c = 0; c < kKeyVecs; ++c) kv[c] = LoadKv(df, a.kt, base + c * lanes, a.f16);
       for (int j = 0; j < R; ++j) {
@@ -185,7 +187,7 @@ int64_t AttnHeadScratch(int32_t n_rows, int32_t n_keys0, int32_t head_dim, int32
 }
 
 void AttnHead(const AttnHeadArgs& a, float* scratch) {
-  CHECK(a.n_rows >= 1 && a.n_heads >= 1 && a.n_keys0 >= 1 && a.kt_stride >= RoundUpKeys(a.n_keys0 + a.n_rows - 1));
+  CHECK(a.n_rows >= 1 && a.n_heads >= 1 && a.n_keys0 >= 1 && a.kt_tile_stride >= a.head_dim * kAttnKeyTile);
   HWY_DYNAMIC_DISPATCH(AttnHeadImpl)(a, scratch);
 }
 
@@ -201,7 +203,9 @@ void AttnHead_ref(const AttnHeadArgs& a) {
       w.assign(static_cast<size_t>(n_keys), 0.0f);
       for (int32_t p = 0; p < n_keys; ++p) {
         float dot = 0.0f;
-        for (int32_t d = 0; d < a.head_dim; ++d) dot += qh[d] * KvElem(a.kt, d * a.kt_stride + p, a.f16);
+        for (int32_t d = 0; d < a.head_dim; ++d) {
+          dot += qh[d] * KvElem(a.kt, KeyTileIndex(p, d, a.kt_tile_stride), a.f16);
+        }
         w[p] = dot * a.scale;
       }
       Softmax(w.data(), n_keys);

@@ -1,6 +1,8 @@
 // AttnHead (SIMD) against AttnHead_ref on random caches: F16 and F32, head sizes that take each
 // vector width and the scalar path, blocks of 1 to 9 rows and 1 to 7 query heads per key head (tiles
-// of 4 queries, their remainders, tiles that span two rows), short and long key spans, on every instruction set this binary was compiled for and the machine supports.
+// of 4 queries, their remainders, tiles that span two rows), short and long key spans (in one key
+// tile and across three), on every instruction set this binary was compiled for and the machine
+// supports.
 #include <cmath>
 #include <random>
 #include <string>
@@ -26,12 +28,13 @@ Problem Make(bool f16, int32_t head_dim, int32_t n_rows, int32_t n_keys0, uint32
   std::normal_distribution<float> normal(0.0f, 1.0f);
   Problem p;
   const int32_t n_keys = n_keys0 + n_rows - 1;
-  const int64_t kt_stride = (n_keys + kAttnKeyTile - 1) / kAttnKeyTile * kAttnKeyTile + 3;  // any larger stride
+  const int64_t tiles = (n_keys + kAttnKeyTile - 1) / kAttnKeyTile;
+  const int64_t tile_stride = head_dim * kAttnKeyTile + 37;  // any larger stride
   const int64_t q_stride = n_heads * head_dim + 5, v_stride = head_dim + 2;
   const size_t elem = f16 ? 2 : 4;
   p.q.resize(static_cast<size_t>(n_rows * q_stride));
   for (float& x : p.q) x = normal(rng);
-  p.kt.assign(static_cast<size_t>(head_dim * kt_stride) * elem, 0);
+  p.kt.assign(static_cast<size_t>(tiles * tile_stride) * elem, 0xFF);  // NaN where no key is written
   p.v.assign(static_cast<size_t>(n_keys * v_stride) * elem, 0);
   auto put = [&](std::vector<uint8_t>& buf, int64_t i, float x) {
     if (f16) {
@@ -41,16 +44,16 @@ Problem Make(bool f16, int32_t head_dim, int32_t n_rows, int32_t n_keys0, uint32
     }
   };
   for (int32_t d = 0; d < head_dim; ++d) {
-    for (int32_t k = 0; k < n_keys; ++k) put(p.kt, d * kt_stride + k, normal(rng));
+    for (int32_t k = 0; k < n_keys; ++k) put(p.kt, KeyTileIndex(k, d, tile_stride), normal(rng));
   }
   for (int32_t k = 0; k < n_keys; ++k) {
     for (int32_t d = 0; d < head_dim; ++d) put(p.v, k * v_stride + d, normal(rng));
   }
   p.out_ref.assign(static_cast<size_t>(n_rows * n_heads * head_dim), NAN);
-  p.args = {.q = p.q.data(), .q_stride = q_stride, .kt = p.kt.data(), .kt_stride = kt_stride, .v = p.v.data(),
-            .v_stride = v_stride, .n_rows = n_rows, .n_keys0 = n_keys0, .head_dim = head_dim, .n_heads = n_heads,
-            .scale = 1.0f / std::sqrt(static_cast<float>(head_dim)), .f16 = f16, .out = p.out_ref.data(),
-            .out_stride = n_heads * head_dim};
+  p.args = {.q = p.q.data(), .q_stride = q_stride, .kt = p.kt.data(), .kt_tile_stride = tile_stride,
+            .v = p.v.data(), .v_stride = v_stride, .n_rows = n_rows, .n_keys0 = n_keys0, .head_dim = head_dim,
+            .n_heads = n_heads, .scale = 1.0f / std::sqrt(static_cast<float>(head_dim)), .f16 = f16,
+            .out = p.out_ref.data(), .out_stride = n_heads * head_dim};
   AttnHead_ref(p.args);
   return p;
 }

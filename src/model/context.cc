@@ -16,8 +16,8 @@ constexpr int32_t kDefaultMaxCtx = 4096;
 constexpr size_t kCacheLine = 64;
 
 size_t WholeLines(size_t bytes) { return (bytes + kCacheLine - 1) / kCacheLine * kCacheLine; }
-// Positions per transposed key row: n_ctx rounded up to the attention kernel's key tile.
-int64_t KeyStride(int32_t n_ctx) { return (int64_t{n_ctx} + kAttnKeyTile - 1) / kAttnKeyTile * kAttnKeyTile; }
+// Key tiles (kernels/attention.h) that hold n_ctx positions.
+int64_t KeyTiles(int32_t n_ctx) { return (int64_t{n_ctx} + kAttnKeyTile - 1) / kAttnKeyTile; }
 size_t KvElemBytes(const ContextOptions& options) { return options.kv_type == DType::kF16 ? 2 : 4; }
 
 }  // namespace
@@ -40,7 +40,8 @@ StatusOr<std::unique_ptr<Context>> Context::Create(const Model& model, ThreadPoo
 }
 
 size_t Context::KeyCacheBytes(const ModelConfig& c, const ContextOptions& options, int32_t n_ctx) {
-  return WholeLines(static_cast<size_t>(KeyStride(n_ctx) * c.n_head_kv * c.head_dim()) * KvElemBytes(options));
+  return WholeLines(static_cast<size_t>(KeyTiles(n_ctx) * kAttnKeyTile * c.n_head_kv * c.head_dim()) *
+                    KvElemBytes(options));
 }
 
 size_t Context::ValueCacheBytes(const ModelConfig& c, const ContextOptions& options, int32_t n_ctx) {
@@ -52,7 +53,7 @@ Context::Context(const Model& model, ThreadPool& pool, const ContextOptions& opt
     : model_(model), pool_(pool), options_(options), n_ctx_(n_ctx) {
   const ModelConfig& c = model.config();
   n_embd_kv_ = int64_t{c.n_head_kv} * c.head_dim();
-  kt_stride_ = KeyStride(n_ctx_);
+  kt_tile_stride_ = n_embd_kv_ * kAttnKeyTile;
   k_bytes_ = KeyCacheBytes(c, options, n_ctx_);
   v_bytes_ = ValueCacheBytes(c, options, n_ctx_);
   kv_ = std::move(kv);
@@ -111,25 +112,25 @@ StatusOr<std::span<const float>> Context::EvalChunked(std::span<const int32_t> t
 void Context::StoreKvRow(int layer, int32_t pos, const float* k, const float* v) {
   const size_t offset = static_cast<size_t>(pos) * n_embd_kv_;
   if (options_.kv_type == DType::kF32) {
-    float* kt = reinterpret_cast<float*>(k_cache(layer)) + pos;
-    for (int64_t i = 0; i < n_embd_kv_; ++i) kt[i * kt_stride_] = k[i];
+    float* kt = reinterpret_cast<float*>(k_cache(layer)) + KeyTileIndex(pos, 0, kt_tile_stride_);
+    for (int64_t i = 0; i < n_embd_kv_; ++i) kt[i * kAttnKeyTile] = k[i];
     std::memcpy(reinterpret_cast<float*>(v_cache(layer)) + offset, v, n_embd_kv_ * sizeof(float));
     return;
   }
-  uint16_t* kt = reinterpret_cast<uint16_t*>(k_cache(layer)) + pos;
+  uint16_t* kt = reinterpret_cast<uint16_t*>(k_cache(layer)) + KeyTileIndex(pos, 0, kt_tile_stride_);
   ConvertToF16Simd(v, n_embd_kv_, reinterpret_cast<uint16_t*>(v_cache(layer)) + offset);
-  uint16_t half[256];  // K converted a chunk at a time, then stored down its transposed column
+  uint16_t half[256];  // K converted a chunk at a time, then stored down its column of the tile
   for (int64_t i0 = 0; i0 < n_embd_kv_; i0 += 256) {
     const int64_t m = std::min<int64_t>(256, n_embd_kv_ - i0);
     ConvertToF16Simd(k + i0, m, half);
-    for (int64_t i = 0; i < m; ++i) kt[(i0 + i) * kt_stride_] = half[i];
+    for (int64_t i = 0; i < m; ++i) kt[(i0 + i) * kAttnKeyTile] = half[i];
   }
 }
 
 void Context::PrefetchKvRow(int layer, int32_t pos) const {
   const int64_t elem = static_cast<int64_t>(KvElemBytes(options_));
-  const uint8_t* kt = k_cache(layer) + pos * elem;
-  for (int64_t i = 0; i < n_embd_kv_; ++i) __builtin_prefetch(kt + i * kt_stride_ * elem, 1, 2);
+  const uint8_t* kt = k_cache(layer) + KeyTileIndex(pos, 0, kt_tile_stride_) * elem;
+  for (int64_t i = 0; i < n_embd_kv_; ++i) __builtin_prefetch(kt + i * kAttnKeyTile * elem, 1, 2);
   const uint8_t* v = v_cache(layer) + pos * n_embd_kv_ * elem;
   for (int64_t off = 0; off < n_embd_kv_ * elem; off += static_cast<int64_t>(kCacheLine)) {
     __builtin_prefetch(v + off, 1, 2);
@@ -168,8 +169,8 @@ void Context::Attention(ThreadPool& pool, int layer, std::span<const Segment> se
       const int64_t q_off = int64_t{job.row0} * c.n_embd + int64_t{job.kv_head} * group * head_dim;
       const AttnHeadArgs a{.q = q + q_off,
                            .q_stride = c.n_embd,
-                           .kt = ctx.k_cache(layer) + kv_off * ctx.kt_stride_ * elem,
-                           .kt_stride = ctx.kt_stride_,
+                           .kt = ctx.k_cache(layer) + kv_off * kAttnKeyTile * elem,
+                           .kt_tile_stride = ctx.kt_tile_stride_,
                            .v = ctx.v_cache(layer) + kv_off * elem,
                            .v_stride = ctx.n_embd_kv_,
                            .n_rows = job.n,

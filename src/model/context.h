@@ -105,9 +105,10 @@ class Context {
                         float* out);
   // Writes one row's K and V ([n_embd_kv] each) at position pos of layer's cache.
   void StoreKvRow(int layer, int32_t pos, const float* k, const float* v);
-  // Requests the cache lines StoreKvRow(layer, pos) writes. A transposed key puts one element in each
-  // of n_embd_kv rows, a line each, and the weights streamed since the last token have evicted them:
-  // requested before the layer's Q/K/V product, they arrive while it runs instead of stalling the store.
+  // Requests the cache lines StoreKvRow(layer, pos) writes. A key puts one element in each of the
+  // n_embd_kv rows of its tile, a line each, and the weights streamed since the last token have evicted
+  // them: requested before the layer's Q/K/V product, they arrive while it runs instead of stalling the
+  // store.
   void PrefetchKvRow(int layer, int32_t pos) const;
 
   const Model& model_;
@@ -116,11 +117,12 @@ class Context {
   int32_t n_ctx_;
   int32_t n_past_ = 0;
   int64_t n_embd_kv_;
-  int64_t kt_stride_;  // positions per transposed key row: n_ctx rounded up to kAttnKeyTile
-  // Per layer, of kv_type: keys transposed, [n_embd_kv][kt_stride] (head h's dimension d is row
-  // h * head_dim + d), then values by position, [n_ctx][n_embd_kv]. On huge pages: storing a key
-  // writes one element in each of n_embd_kv rows, kt_stride apart, which with 4 KiB pages is up to a
-  // page (and a TLB miss) per element.
+  int64_t kt_tile_stride_;  // elements per key tile: n_embd_kv * kAttnKeyTile
+  // Per layer, of kv_type: keys in tiles of kAttnKeyTile positions, [n_ctx / kAttnKeyTile rounded up]
+  // [n_embd_kv][kAttnKeyTile] (kernels/attention.h; head h's dimension d is row h * head_dim + d of
+  // a tile), then values by position, [n_ctx][n_embd_kv]. On huge pages. A key's store writes a line
+  // in each of n_embd_kv rows of one tile (16 KiB to 96 KiB), and a prompt touches only its own tiles
+  // (transposed whole, its first key alone touched every page of the keys).
   size_t k_bytes_, v_bytes_;
   HugePageBuffer kv_;
   std::vector<float> logits_;
