@@ -1,5 +1,6 @@
 // SIMD MatMul kernels against MatMul_ref on random inputs with odd sizes, on every instruction set
 // this binary was compiled for and the machine supports.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -66,7 +67,8 @@ void ExpectClose(const Problem& p, const std::vector<float>& y, const char* what
   }
 }
 
-// Two products of p.w in one MatMulPacked region on 3 threads (rows split between them).
+// Products of p.w in one MatMulPacked region on 3 threads (rows split between them): two of equal
+// size (they take turns unit by unit), then p.w beside its first rows only (they follow one another).
 void ExpectPackedClose(const Problem& p, const PackedActs& acts) {
   ThreadPool pool(3);
   std::vector<float> y1(p.y_ref.size(), NAN), y2(p.y_ref.size(), NAN);
@@ -74,6 +76,21 @@ void ExpectPackedClose(const Problem& p, const PackedActs& acts) {
   MatMulPacked(pool, outs, acts);
   ExpectClose(p, y1, "MatMulPacked first");
   ExpectClose(p, y2, "MatMulPacked second");
+
+  const int64_t n_out = p.w.n_rows(), n_head = std::max<int64_t>(n_out / 2, 1), n_tokens = acts.n_tokens;
+  TensorView head = p.w;  // rows [0, n_head) of p.w
+  head.ne[1] = n_head;
+  std::vector<float> y_head(static_cast<size_t>(n_tokens * n_head), NAN);
+  std::fill(y1.begin(), y1.end(), NAN);
+  const MatMulOut mixed[2] = {{&p.w, y1.data()}, {&head, y_head.data()}};
+  MatMulPacked(pool, mixed, acts);
+  ExpectClose(p, y1, "MatMulPacked with a smaller product");
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t r = 0; r < n_head; ++r) {
+      ASSERT_NEAR(y_head[t * n_head + r], p.y_ref[t * n_out + r], 2e-5f * p.bound[t * n_out + r] + 1e-6f)
+          << "MatMulPacked smaller product at token " << t << " row " << r;
+    }
+  }
 }
 
 class MatMulSimd : public ::testing::TestWithParam<DType> {};
