@@ -21,10 +21,7 @@ StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, const std:
   RETURN_IF_ERROR(ApplyLoraAdapters(adapters, model->config_, model->weights_, model->lora_merged_));
   Status interleaved = InterleaveWeights(model->file_, model->weights_, model->interleaved_);
   if (!interleaved.ok()) return interleaved.WithContext(path);
-  // Each token reads one embedding row, anywhere in the table: map the table now rather than take a
-  // page fault per new token (tens of microseconds on a virtual machine) while decoding.
-  const TensorView& embd = model->weights_.token_embd;
-  model->file_.Prefault(embd.data, static_cast<size_t>(embd.n_rows()) * embd.row_bytes());
+  MoveEmbeddingsToHugePages(model->file_, model->weights_, model->token_embd_);
   return model;
 }
 

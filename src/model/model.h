@@ -37,6 +37,7 @@ class Model {
   std::unique_ptr<Tokenizer> tokenizer_;
   std::vector<std::vector<float>> lora_merged_;  // F32 weights with adapters merged in
   HugePageBuffer interleaved_;                  // the matrices' 16-row interleaved copies (TensorView::rows16)
+  HugePageBuffer token_embd_;                   // the embedding table, off the file's pages
 };
 
 }  // namespace flotilla

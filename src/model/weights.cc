@@ -1,5 +1,7 @@
 #include "model/weights.h"
 
+#include <algorithm>
+#include <cstring>
 #include <string>
 
 #include "kernels/repack.h"
@@ -102,6 +104,25 @@ Status InterleaveWeights(const gguf::File& file, ModelWeights& w, HugePageBuffer
     p += (bytes + kAlign - 1) / kAlign * kAlign;
   }
   return Status::Ok();
+}
+
+void MoveEmbeddingsToHugePages(const gguf::File& file, ModelWeights& w, HugePageBuffer& storage) {
+  const uint8_t* table = w.token_embd.data;
+  const size_t bytes = static_cast<size_t>(w.token_embd.n_rows()) * w.token_embd.row_bytes();
+  StatusOr<HugePageBuffer> copy = HugePageBuffer::Allocate(bytes);
+  if (!copy.ok() || bytes == 0) {
+    file.Prefault(table, bytes);
+    return;
+  }
+  constexpr size_t kSlice = size_t{8} << 20;  // released as copied: memory holds the table about once
+  for (size_t off = 0; off < bytes; off += kSlice) {
+    const size_t n = std::min(kSlice, bytes - off);
+    std::memcpy(copy->data() + off, table + off, n);
+    file.ReleasePages(table, off + n);
+  }
+  storage = std::move(*copy);
+  w.token_embd.data = storage.data();
+  if (w.output.data == table) w.output.data = storage.data();
 }
 
 }  // namespace flotilla
