@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "flotilla/check.h"
 #include "kernels/attention.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
@@ -19,6 +20,8 @@ size_t WholeLines(size_t bytes) { return (bytes + kCacheLine - 1) / kCacheLine *
 // Key tiles (kernels/attention.h) that hold n_ctx positions.
 int64_t KeyTiles(int32_t n_ctx) { return (int64_t{n_ctx} + kAttnKeyTile - 1) / kAttnKeyTile; }
 size_t KvElemBytes(const ContextOptions& options) { return options.kv_type == DType::kF16 ? 2 : 4; }
+// Rows of a segment per Attention work item: few enough that their scores (<= 64K floats) stay in cache.
+int32_t AttentionBlockRows(int32_t n_keys) { return std::clamp(16384 / n_keys, 1, 16); }
 
 }  // namespace
 
@@ -109,19 +112,20 @@ StatusOr<std::span<const float>> Context::EvalChunked(std::span<const int32_t> t
   return std::span<const float>(logits_);
 }
 
-void Context::StoreKvRow(int layer, int32_t pos, const float* k, const float* v) {
+void Context::StoreKvRow(int layer, int32_t pos, const float* k, const float* v, int32_t h0, int32_t h1) {
+  const int64_t head_dim = n_embd_kv_ / model_.config().n_head_kv, e0 = h0 * head_dim, e1 = h1 * head_dim;
   const size_t offset = static_cast<size_t>(pos) * n_embd_kv_;
   if (options_.kv_type == DType::kF32) {
     float* kt = reinterpret_cast<float*>(k_cache(layer)) + KeyTileIndex(pos, 0, kt_tile_stride_);
-    for (int64_t i = 0; i < n_embd_kv_; ++i) kt[i * kAttnKeyTile] = k[i];
-    std::memcpy(reinterpret_cast<float*>(v_cache(layer)) + offset, v, n_embd_kv_ * sizeof(float));
+    for (int64_t i = e0; i < e1; ++i) kt[i * kAttnKeyTile] = k[i];
+    std::memcpy(reinterpret_cast<float*>(v_cache(layer)) + offset + e0, v + e0, (e1 - e0) * sizeof(float));
     return;
   }
   uint16_t* kt = reinterpret_cast<uint16_t*>(k_cache(layer)) + KeyTileIndex(pos, 0, kt_tile_stride_);
-  ConvertToF16Simd(v, n_embd_kv_, reinterpret_cast<uint16_t*>(v_cache(layer)) + offset);
+  ConvertToF16Simd(v + e0, e1 - e0, reinterpret_cast<uint16_t*>(v_cache(layer)) + offset + e0);
   uint16_t half[256];  // K converted a chunk at a time, then stored down its column of the tile
-  for (int64_t i0 = 0; i0 < n_embd_kv_; i0 += 256) {
-    const int64_t m = std::min<int64_t>(256, n_embd_kv_ - i0);
+  for (int64_t i0 = e0; i0 < e1; i0 += 256) {
+    const int64_t m = std::min<int64_t>(256, e1 - i0);
     ConvertToF16Simd(k + i0, m, half);
     for (int64_t i = 0; i < m; ++i) kt[(i0 + i) * kAttnKeyTile] = half[i];
   }
@@ -137,22 +141,28 @@ void Context::PrefetchKvRow(int layer, int32_t pos) const {
   }
 }
 
-// q: [rows, n_embd] (roped), out: [rows, n_embd], rows in segment order. Row i of a segment attends
-// to its context's cache positions 0..n_past_ + i. Work items are (segment, key/value head, block of
-// rows), each for all query heads sharing that key/value head; blocks small enough that a block's
-// scores stay in cache.
+bool Context::AttentionItemsHoldWholeSegments(std::span<const Segment> segs) {
+  for (const Segment& seg : segs) {
+    if (seg.n > AttentionBlockRows(seg.ctx->n_past_ + seg.n)) return false;
+  }
+  return true;
+}
+
+// q: [rows, n_embd] (roped unless `prepare` does it), out: [rows, n_embd], rows in segment order. Row
+// i of a segment attends to its context's cache positions 0..n_past_ + i. Work items are (segment,
+// key/value head, block of rows), each for all query heads sharing that key/value head.
 void Context::Attention(ThreadPool& pool, int layer, std::span<const Segment> segs, int32_t rows, const float* q,
-                        float* out) {
+                        float* out, const PrepareRows* prepare) {
   const ModelConfig& c = segs[0].ctx->model_.config();
   const int32_t head_dim = c.head_dim(), group = c.n_head / c.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  CHECK(prepare == nullptr || AttentionItemsHoldWholeSegments(segs));
   struct Job {
     int32_t seg, kv_head, row0, i0, n;  // row0: first row in the pass; i0: its index in the segment
   };
   std::vector<Job> jobs;
   for (int32_t sgi = 0, r0 = 0; sgi < static_cast<int32_t>(segs.size()); r0 += segs[sgi].n, ++sgi) {
-    const int32_t n_keys = segs[sgi].ctx->n_past_ + segs[sgi].n;
-    const int32_t block = std::clamp(16384 / n_keys, 1, 16);  // scores of a block: <= 64K floats
+    const int32_t block = AttentionBlockRows(segs[sgi].ctx->n_past_ + segs[sgi].n);
     for (int32_t h = 0; h < c.n_head_kv; ++h) {
       for (int32_t i0 = 0; i0 < segs[sgi].n; i0 += block) {
         jobs.push_back({sgi, h, r0 + i0, i0, std::min(block, segs[sgi].n - i0)});
@@ -181,6 +191,7 @@ void Context::Attention(ThreadPool& pool, int layer, std::span<const Segment> se
                            .f16 = f16,
                            .out = out + q_off,
                            .out_stride = c.n_embd};
+      if (prepare) (*prepare)(job.row0, job.n, job.kv_head, job.kv_head + 1);
       const size_t need = static_cast<size_t>(AttnHeadScratch(a.n_rows, a.n_keys0, head_dim, group));
       if (scratch.size() < need) scratch.resize(need);
       AttnHead(a, scratch.data());

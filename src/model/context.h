@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -101,10 +102,17 @@ class Context {
   static void Forward(const Model& model, ThreadPool& pool, std::span<const Segment> segs, ForwardScratch& s,
                       float* logits_out, float* hidden_out);
   // q: [rows, n_embd] of all segments; out: [rows, n_embd]. Each row attends to its own cache.
+  // With `prepare`, each work item first calls it on its rows (in the pass) and key/value heads, which
+  // must then hold every row of their segment (AttentionItemsHoldWholeSegments): the item stores the
+  // keys it reads, so no item reads keys another stores.
+  using PrepareRows = std::function<void(int32_t row0, int32_t n, int32_t kv_head0, int32_t kv_head1)>;
   static void Attention(ThreadPool& pool, int layer, std::span<const Segment> segs, int32_t rows, const float* q,
-                        float* out);
-  // Writes one row's K and V ([n_embd_kv] each) at position pos of layer's cache.
-  void StoreKvRow(int layer, int32_t pos, const float* k, const float* v);
+                        float* out, const PrepareRows* prepare = nullptr);
+  // True when every segment's rows fit one Attention work item (decoding: one row each).
+  static bool AttentionItemsHoldWholeSegments(std::span<const Segment> segs);
+  // Writes key/value heads [h0, h1) of one row's K and V (k, v: [n_embd_kv]) at position pos of
+  // layer's cache.
+  void StoreKvRow(int layer, int32_t pos, const float* k, const float* v, int32_t h0, int32_t h1);
   // Requests the cache lines StoreKvRow(layer, pos) writes. A key puts one element in each of the
   // n_embd_kv rows of its tile, a line each, and the weights streamed since the last token have evicted
   // them: requested before the layer's Q/K/V product, they arrive while it runs instead of stalling the

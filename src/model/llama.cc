@@ -52,8 +52,9 @@ void Grow(std::vector<T>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
 }
 
-void AddBiasRow(float* x, const std::vector<float>& bias) {
-  if (!bias.empty()) AddInPlaceSimd(x, bias.data(), static_cast<int64_t>(bias.size()));
+// x[0, n) += bias[first, first + n) when the layer has a bias.
+void AddBias(float* x, const std::vector<float>& bias, int64_t first, int64_t n) {
+  if (!bias.empty()) AddInPlaceSimd(x, bias.data() + first, n);
 }
 
 // x[r] += add[r] (when add is not null), then xn[r] = RmsNorm(x[r]) for rows r < n; rows split across
@@ -117,20 +118,32 @@ void Context::Forward(const Model& model, ThreadPool& pool, std::span<const Segm
     AddNormRows(pool, x.data(), layer > 0 ? proj.data() : nullptr, lw.attn_norm, n, d, c.rms_norm_eps, xn.data());
     // q: [n, d], k: [n, dkv], v: [n, dkv]
     Project(pool, s.acts, xn.data(), n, {{&lw.wq, q.data()}, {&lw.wk, k.data()}, {&lw.wv, v.data()}});
-    // Biases, rotation at each row's own position, and the K/V rows into each row's cache.
-    pool.ParallelFor(n, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        const float* cs = s.row_angles.data() + r * rope.n_rot;
-        float *qr = q.data() + r * d, *kr = k.data() + r * dkv, *vr = v.data() + r * dkv;
-        AddBiasRow(qr, lw.bq);
-        AddBiasRow(kr, lw.bk);
-        AddBiasRow(vr, lw.bv);
-        RopeWithAngles(qr, c.n_head, c.head_dim(), cs, rope);
-        RopeWithAngles(kr, c.n_head_kv, c.head_dim(), cs, rope);
-        s.row_ctx[r]->StoreKvRow(layer, s.row_pos[r], kr, vr);
+    // Biases, rotation at each row's own position, and the K/V rows into each row's cache, for rows
+    // [r0, r0 + rn) and key/value heads [h0, h1) with their query heads. Decoding, each attention
+    // work item does it for its own rows and heads; otherwise a parallel loop over rows does it first.
+    const int32_t head_dim = c.head_dim(), group = c.n_head / c.n_head_kv;
+    const Context::PrepareRows prepare = [&](int32_t r0, int32_t rn, int32_t h0, int32_t h1) {
+      const int64_t qe0 = int64_t{h0} * group * head_dim, qn = int64_t{h1 - h0} * group * head_dim;
+      const int64_t ke0 = int64_t{h0} * head_dim, kn = int64_t{h1 - h0} * head_dim;
+      for (int32_t r = r0; r < r0 + rn; ++r) {
+        const float* cs = s.row_angles.data() + int64_t{r} * rope.n_rot;
+        float *qr = q.data() + r * d + qe0, *kr = k.data() + r * dkv, *vr = v.data() + r * dkv;
+        AddBias(qr, lw.bq, qe0, qn);
+        AddBias(kr + ke0, lw.bk, ke0, kn);
+        AddBias(vr + ke0, lw.bv, ke0, kn);
+        RopeWithAngles(qr, (h1 - h0) * group, head_dim, cs, rope);
+        RopeWithAngles(kr + ke0, h1 - h0, head_dim, cs, rope);
+        s.row_ctx[r]->StoreKvRow(layer, s.row_pos[r], kr, vr, h0, h1);
       }
-    });
-    Attention(pool, layer, segs, n, q.data(), attn.data());  // attn: [n, d]
+    };
+    const bool prepare_in_items = Context::AttentionItemsHoldWholeSegments(segs);
+    if (!prepare_in_items) {
+      pool.ParallelFor(n, [&](int64_t begin, int64_t end) {
+        prepare(static_cast<int32_t>(begin), static_cast<int32_t>(end - begin), 0, c.n_head_kv);
+      });
+    }
+    // attn: [n, d]
+    Attention(pool, layer, segs, n, q.data(), attn.data(), prepare_in_items ? &prepare : nullptr);
     Project(pool, s.acts, attn.data(), n, {{&lw.wo, proj.data()}});
 
     // Feed-forward block: x += W_down · (silu(W_gate·norm(x)) * W_up·norm(x))
