@@ -145,30 +145,26 @@ void MatMulRows(const TensorView& w, const PackedActs& acts, float* y, int64_t r
 void MatMulPacked(ThreadPool& pool, std::span<const MatMulOut> outs, const PackedActs& acts) {
   // Rows of all products form one index space of 16-row units (the groups of an interleaved copy,
   // which a split must not cut), cut into chunks so that threads get equal work even when the
-  // products differ in size (Q is larger than K and V). Products of equal size take turns unit by
-  // unit (gate and up), so a thread computes the same rows of each: what it then combines (SwiGLU)
-  // is in its own cache. Otherwise they follow one another.
+  // products differ in size (Q is larger than K and V). The space is one slice per thread, each
+  // holding the same share of every product's rows, one product after another: a thread that runs
+  // its own slice computes the same rows of gate and up (the SwiGLU that combines them then reads its
+  // own cache), and each product's share is one contiguous stream.
   const auto units = [](const MatMulOut& o) { return (o.w->n_rows() + kInterleaveRows - 1) / kInterleaveRows; };
   int64_t total = 0;
-  bool same_size = true;
   for (const MatMulOut& o : outs) {
     CHECK(VecDotType(o.w->dtype) == acts.dot_type && o.w->row_len() == acts.n_in);
     total += units(o);
-    same_size = same_size && o.w->n_rows() == outs[0].w->n_rows();
   }
-  const auto rows = [&](const MatMulOut& o, int64_t b, int64_t e) {  // units [b, e) of o
-    if (b < e) MatMulRowsSimd(*o.w, acts, o.y, b * kInterleaveRows, std::min(e * kInterleaveRows, o.w->n_rows()));
-  };
-  const int64_t k = static_cast<int64_t>(outs.size());
+  const int64_t slices = pool.n_threads();
   pool.ParallelFor(total, [&](int64_t begin, int64_t end) {
-    if (same_size) {  // index i is unit i / k of product i % k
-      for (int64_t j = 0; j < k; ++j) rows(outs[j], (begin - j + k - 1) / k, (end - j + k - 1) / k);
-      return;
-    }
-    int64_t base = 0;
-    for (const MatMulOut& o : outs) {
-      rows(o, std::max(begin - base, int64_t{0}), std::min(end - base, units(o)));
-      base += units(o);
+    int64_t first = 0;  // index of the current (slice, product) segment's first unit
+    for (int64_t s = 0; s < slices && first < end; ++s) {
+      for (const MatMulOut& o : outs) {
+        const int64_t u0 = units(o) * s / slices, n = units(o) * (s + 1) / slices - u0;
+        const int64_t b = u0 + std::max(begin - first, int64_t{0}), e = u0 + std::min(end - first, n);
+        if (b < e) MatMulRowsSimd(*o.w, acts, o.y, b * kInterleaveRows, std::min(e * kInterleaveRows, o.w->n_rows()));
+        first += n;
+      }
     }
   });
 }

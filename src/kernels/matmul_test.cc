@@ -67,8 +67,8 @@ void ExpectClose(const Problem& p, const std::vector<float>& y, const char* what
   }
 }
 
-// Products of p.w in one MatMulPacked region on 3 threads (rows split between them): two of equal
-// size (they take turns unit by unit), then p.w beside its first rows only (they follow one another).
+// Products of p.w in one MatMulPacked region on 3 threads (rows split between them, in slices that
+// hold a share of each product): two of equal size, then p.w beside its first rows only.
 void ExpectPackedClose(const Problem& p, const PackedActs& acts) {
   ThreadPool pool(3);
   std::vector<float> y1(p.y_ref.size(), NAN), y2(p.y_ref.size(), NAN);
