@@ -113,7 +113,7 @@ StatusOr<std::span<const float>> Context::EvalChunked(std::span<const int32_t> t
 }
 
 void Context::StoreKvRow(int layer, int32_t pos, const float* k, const float* v, int32_t h0, int32_t h1) {
-  const int64_t head_dim = n_embd_kv_ / model_.config().n_head_kv, e0 = h0 * head_dim, e1 = h1 * head_dim;
+  const int64_t head_dim = model_.config().head_dim(), e0 = h0 * head_dim, e1 = h1 * head_dim;
   const size_t offset = static_cast<size_t>(pos) * n_embd_kv_;
   if (options_.kv_type == DType::kF32) {
     float* kt = reinterpret_cast<float*>(k_cache(layer)) + KeyTileIndex(pos, 0, kt_tile_stride_);
@@ -175,7 +175,7 @@ void Context::Attention(ThreadPool& pool, int layer, std::span<const Segment> se
       const Job& job = jobs[ji];
       const Context& ctx = *segs[job.seg].ctx;
       const bool f16 = ctx.options_.kv_type == DType::kF16;
-      const int64_t elem = f16 ? 2 : 4, kv_off = static_cast<int64_t>(job.kv_head) * head_dim;
+      const int64_t elem = static_cast<int64_t>(KvElemBytes(ctx.options_)), kv_off = int64_t{job.kv_head} * head_dim;
       const int64_t q_off = int64_t{job.row0} * c.n_embd + int64_t{job.kv_head} * group * head_dim;
       const AttnHeadArgs a{.q = q + q_off,
                            .q_stride = c.n_embd,
