@@ -191,6 +191,21 @@ void AttnHead(const AttnHeadArgs& a, float* scratch) {
   HWY_DYNAMIC_DISPATCH(AttnHeadImpl)(a, scratch);
 }
 
+void PrefetchAttnHead(const AttnHeadArgs& a) {
+  constexpr int64_t kLine = 64, kMaxBytes = 32 << 10;  // per stream: all of it at short contexts
+  const int64_t elem = a.f16 ? 2 : 4, n_keys = a.n_keys0 + a.n_rows - 1;
+  const int64_t tile_bytes = int64_t{a.head_dim} * kAttnKeyTile * elem, row_bytes = int64_t{a.head_dim} * elem;
+  const char* kt = static_cast<const char*>(a.kt);
+  for (int64_t p = 0; p < n_keys && p / kAttnKeyTile * tile_bytes < kMaxBytes; p += kAttnKeyTile) {
+    const char* tile = kt + p / kAttnKeyTile * a.kt_tile_stride * elem;
+    for (int64_t off = 0; off < tile_bytes; off += kLine) __builtin_prefetch(tile + off, 0, 3);
+  }
+  const char* v = static_cast<const char*>(a.v);
+  for (int64_t p = 0; p < std::min(n_keys, kMaxBytes / row_bytes); ++p) {
+    for (int64_t off = 0; off < row_bytes; off += kLine) __builtin_prefetch(v + p * a.v_stride * elem + off, 0, 3);
+  }
+}
+
 void AttnHead_ref(const AttnHeadArgs& a) {
   std::vector<float> qh(static_cast<size_t>(a.head_dim)), w;
   for (int32_t j = 0; j < a.n_rows; ++j) {

@@ -131,16 +131,6 @@ void Context::StoreKvRow(int layer, int32_t pos, const float* k, const float* v,
   }
 }
 
-void Context::PrefetchKvRow(int layer, int32_t pos) const {
-  const int64_t elem = static_cast<int64_t>(KvElemBytes(options_));
-  const uint8_t* kt = k_cache(layer) + KeyTileIndex(pos, 0, kt_tile_stride_) * elem;
-  for (int64_t i = 0; i < n_embd_kv_; ++i) __builtin_prefetch(kt + i * kAttnKeyTile * elem, 1, 2);
-  const uint8_t* v = v_cache(layer) + pos * n_embd_kv_ * elem;
-  for (int64_t off = 0; off < n_embd_kv_ * elem; off += static_cast<int64_t>(kCacheLine)) {
-    __builtin_prefetch(v + off, 1, 2);
-  }
-}
-
 bool Context::AttentionItemsHoldWholeSegments(std::span<const Segment> segs) {
   for (const Segment& seg : segs) {
     if (seg.n > AttentionBlockRows(seg.ctx->n_past_ + seg.n)) return false;
@@ -191,7 +181,10 @@ void Context::Attention(ThreadPool& pool, int layer, std::span<const Segment> se
                            .f16 = f16,
                            .out = out + q_off,
                            .out_stride = c.n_embd};
-      if (prepare) (*prepare)(job.row0, job.n, job.kv_head, job.kv_head + 1);
+      if (prepare) {  // its rotation and store overlap the loads of the cache
+        PrefetchAttnHead(a);
+        (*prepare)(job.row0, job.n, job.kv_head, job.kv_head + 1);
+      }
       const size_t need = static_cast<size_t>(AttnHeadScratch(a.n_rows, a.n_keys0, head_dim, group));
       if (scratch.size() < need) scratch.resize(need);
       AttnHead(a, scratch.data());

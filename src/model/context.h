@@ -113,11 +113,6 @@ class Context {
   // Writes key/value heads [h0, h1) of one row's K and V (k, v: [n_embd_kv]) at position pos of
   // layer's cache.
   void StoreKvRow(int layer, int32_t pos, const float* k, const float* v, int32_t h0, int32_t h1);
-  // Requests the cache lines StoreKvRow(layer, pos) writes. A key puts one element in each of the
-  // n_embd_kv rows of its tile, a line each, and the weights streamed since the last token have evicted
-  // them: requested before the layer's Q/K/V product, they arrive while it runs instead of stalling the
-  // store.
-  void PrefetchKvRow(int layer, int32_t pos) const;
 
   const Model& model_;
   ThreadPool& pool_;

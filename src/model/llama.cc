@@ -43,10 +43,6 @@ void DownProject(ThreadPool& pool, PackedActs& acts, const TensorView& w_down, f
   MatMul(pool, w_down, gate, n, y);
 }
 
-// Passes of at most this many rows (decoding) request their rows' KV cache lines a layer ahead of the
-// store; longer ones write consecutive positions, a line serving several.
-constexpr int32_t kPrefetchKvRows = 8;
-
 template <typename T>
 void Grow(std::vector<T>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
@@ -112,9 +108,6 @@ void Context::Forward(const Model& model, ThreadPool& pool, std::span<const Segm
     const LayerWeights& lw = w.layers[layer];
     // Attention block: x += Wo · attention(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x)). The
     // previous layer's feed-forward output (proj) is added to x here, fused with the norm.
-    if (n <= kPrefetchKvRows) {
-      for (int32_t r = 0; r < n; ++r) s.row_ctx[r]->PrefetchKvRow(layer, s.row_pos[r]);
-    }
     AddNormRows(pool, x.data(), layer > 0 ? proj.data() : nullptr, lw.attn_norm, n, d, c.rms_norm_eps, xn.data());
     // q: [n, d], k: [n, dkv], v: [n, dkv]
     Project(pool, s.acts, xn.data(), n, {{&lw.wq, q.data()}, {&lw.wk, k.data()}, {&lw.wv, v.data()}});
