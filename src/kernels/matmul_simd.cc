@@ -368,7 +368,7 @@ __attribute__((noinline)) void GroupDotsVnni(const uint8_t* group, const PackedA
     __m512 dw;
     if constexpr (kQ4) {
       const auto* blk = reinterpret_cast<const BlockQ4_0x16*>(group) + b;
-      if (T == 1) PrefetchAhead(blk, sizeof(*blk));
+      if (T == 1) PrefetchAheadNta(blk, sizeof(*blk));
       dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->d)));
       for (int j = 0; j < 4; ++j) {
         const __m512i v = _mm512_loadu_si512(blk->q[j]);
@@ -377,7 +377,7 @@ __attribute__((noinline)) void GroupDotsVnni(const uint8_t* group, const PackedA
       }
     } else {
       const auto* blk = reinterpret_cast<const BlockQ8_0x16*>(group) + b;
-      if (T == 1) PrefetchAhead(blk, sizeof(*blk));
+      if (T == 1) PrefetchAheadNta(blk, sizeof(*blk));
       dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->d)));
       for (int j = 0; j < 8; ++j) w[j] = _mm512_loadu_si512(blk->q[j]);
     }
