@@ -49,8 +49,8 @@ int64_t AttnHeadScratch(int32_t n_rows, int32_t n_keys0, int32_t head_dim, int32
 void AttnHead(const AttnHeadArgs& a, float* scratch);
 
 // Requests into L1 the cache lines of the keys and values AttnHead(a) reads (at most the first 32 KiB
-// of each), so that their loads overlap whatever the caller does before AttnHead: decoding, the
-// rotation and cache store of the rows. A hint only: nothing is read or written.
+// of each, and the block's own positions), so that their loads overlap whatever the caller does before
+// AttnHead: decoding, the rotation and cache store of the rows. A hint only: nothing is read or written.
 void PrefetchAttnHead(const AttnHeadArgs& a);
 
 // The same with scalar loops (the oracle; also rounds through F16 for an F16 cache).

@@ -193,16 +193,26 @@ void AttnHead(const AttnHeadArgs& a, float* scratch) {
 
 void PrefetchAttnHead(const AttnHeadArgs& a) {
   constexpr int64_t kLine = 64, kMaxBytes = 32 << 10;  // per stream: all of it at short contexts
+  const auto request = [](const char* p, int64_t bytes) {
+    for (int64_t off = 0; off < bytes; off += kLine) __builtin_prefetch(p + off, 0, 3);
+  };
   const int64_t elem = a.f16 ? 2 : 4, n_keys = a.n_keys0 + a.n_rows - 1;
   const int64_t tile_bytes = int64_t{a.head_dim} * kAttnKeyTile * elem, row_bytes = int64_t{a.head_dim} * elem;
   const char* kt = static_cast<const char*>(a.kt);
-  for (int64_t p = 0; p < n_keys && p / kAttnKeyTile * tile_bytes < kMaxBytes; p += kAttnKeyTile) {
-    const char* tile = kt + p / kAttnKeyTile * a.kt_tile_stride * elem;
-    for (int64_t off = 0; off < tile_bytes; off += kLine) __builtin_prefetch(tile + off, 0, 3);
-  }
   const char* v = static_cast<const char*>(a.v);
-  for (int64_t p = 0; p < std::min(n_keys, kMaxBytes / row_bytes); ++p) {
-    for (int64_t off = 0; off < row_bytes; off += kLine) __builtin_prefetch(v + p * a.v_stride * elem + off, 0, 3);
+  // The first keys and values, where the scores and the weighted sum start...
+  const int64_t n_tiles = (n_keys + kAttnKeyTile - 1) / kAttnKeyTile;
+  const int64_t first_tiles = std::min(n_tiles, std::max<int64_t>(kMaxBytes / tile_bytes, 1));
+  for (int64_t t = 0; t < first_tiles; ++t) request(kt + t * a.kt_tile_stride * elem, tile_bytes);
+  const int64_t first_rows = std::min(n_keys, std::max<int64_t>(kMaxBytes / row_bytes, 1));
+  for (int64_t p = 0; p < first_rows; ++p) request(v + p * a.v_stride * elem, row_bytes);
+  // ...and, past them in a long context, the block's own keys and values, which a decoding caller
+  // stores first.
+  for (int64_t t = std::max(first_tiles, int64_t{a.n_keys0 - 1} / kAttnKeyTile); t < n_tiles; ++t) {
+    request(kt + t * a.kt_tile_stride * elem, tile_bytes);
+  }
+  for (int64_t p = std::max(first_rows, int64_t{a.n_keys0 - 1}); p < n_keys; ++p) {
+    request(v + p * a.v_stride * elem, row_bytes);
   }
 }
 
