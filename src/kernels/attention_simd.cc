@@ -16,6 +16,7 @@
 #include "flotilla/check.h"
 #include "kernels/attention.h"
 #include "kernels/ops.h"
+#include "kernels/prefetch.h"
 #include "tensor/fp16.h"
 
 #ifndef FLOTILLA_KERNELS_ATTENTION_SIMD_ONCE_
@@ -192,10 +193,8 @@ void AttnHead(const AttnHeadArgs& a, float* scratch) {
 }
 
 void PrefetchAttnHead(const AttnHeadArgs& a) {
-  constexpr int64_t kLine = 64, kMaxBytes = 32 << 10;  // per stream: all of it at short contexts
-  const auto request = [](const char* p, int64_t bytes) {
-    for (int64_t off = 0; off < bytes; off += kLine) __builtin_prefetch(p + off, 0, 3);
-  };
+  constexpr int64_t kMaxBytes = 32 << 10;  // per stream: all of it at short contexts
+  const auto request = [](const char* p, int64_t bytes) { PrefetchLines<3>(p, static_cast<size_t>(bytes)); };
   const int64_t elem = a.f16 ? 2 : 4, n_keys = a.n_keys0 + a.n_rows - 1;
   const int64_t tile_bytes = int64_t{a.head_dim} * kAttnKeyTile * elem, row_bytes = int64_t{a.head_dim} * elem;
   const char* kt = static_cast<const char*>(a.kt);

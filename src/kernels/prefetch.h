@@ -1,6 +1,7 @@
-// Software prefetch for kernels that stream weights from memory once per token (decode): the
-// hardware prefetchers alone leave one thread well short of the read bandwidth here (one token
-// against a 768 x 32000 matrix: ~24 GB/s; with lines requested 8 KiB ahead, 35-50 GB/s).
+// Software prefetch: PrefetchLines for any range (attention requests its cache rows with it), and
+// PrefetchAhead for kernels that stream weights from memory once per token (decode): the hardware
+// prefetchers alone leave one thread well short of the read bandwidth here (one token against a
+// 768 x 32000 matrix: ~24 GB/s; with lines requested 8 KiB ahead, 35-50 GB/s).
 #pragma once
 
 #include <cstddef>
@@ -10,6 +11,14 @@ namespace flotilla {
 
 inline constexpr size_t kPrefetchAhead = 8192;  // bytes ahead of the block being read
 
+// Requests the cache lines of [p, p + bytes) for reading, with __builtin_prefetch's locality kLocality
+// (3: into L1, 2: into L2 (prefetcht1), 0: non-temporal).
+template <int kLocality>
+inline void PrefetchLines(const void* p, size_t bytes) {
+  const char* q = static_cast<const char*>(p);
+  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(q + off, 0, kLocality);
+}
+
 // Requests the cache lines of [p + kPrefetchAhead, p + kPrefetchAhead + bytes) for reading, into L2
 // (prefetcht1): L2 tracks more outstanding misses than L1, so more of the stream is in flight. Against
 // prefetcht0 here: 2-thread F16 decode of stories110m 218 -> 260 t/s (medians of 8 alternating runs)
@@ -17,8 +26,7 @@ inline constexpr size_t kPrefetchAhead = 8192;  // bytes ahead of the block bein
 // Used by the float kernels and the probe; the Q4_K/Q6_K kernels (matmul_kquant_simd.cc) spread their
 // own prefetcht0 requests over each block (not measured with L2; prefetchnta there was within noise).
 inline void PrefetchAhead(const void* p, size_t bytes) {
-  const char* q = static_cast<const char*>(p) + kPrefetchAhead;
-  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(q + off, 0, 2);
+  PrefetchLines<2>(static_cast<const char*>(p) + kPrefetchAhead, bytes);
 }
 
 // The same with the non-temporal hint (prefetchnta), whose lines are meant to displace less of the
@@ -30,8 +38,7 @@ inline void PrefetchAhead(const void* p, size_t bytes) {
 // on F16 and keep prefetcht1; the read probe is the same with either (8 alternating pairs: 51.9 vs
 // 52.3 GB/s).
 inline void PrefetchAheadNta(const void* p, size_t bytes) {
-  const char* q = static_cast<const char*>(p) + kPrefetchAhead;
-  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(q + off, 0, 0);
+  PrefetchLines<0>(static_cast<const char*>(p) + kPrefetchAhead, bytes);
 }
 
 }  // namespace flotilla
