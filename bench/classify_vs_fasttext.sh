@@ -80,6 +80,10 @@ flotilla_run() {  # name train test [dev]
 }
 
 get() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {'j': j}))" "$@"; }
+# The n-gram model's training-time target (issue 6: <= 60 s on 2 cores), from eval's JSON report.
+train_target() {
+  get "$1" "f\"flotilla: trained in {j['train_seconds']:.1f} s, target <= 60 s: {'met' if j['train_seconds'] <= 60 else 'MISSED'}\""
+}
 
 echo "== CLINC150 (150 intents + oos; train 15100, dev 3100, test 5500)"
 printf "%-11s %10s %10s %16s %10s %10s %9s %9s\n" system in-acc oos-rec "oos-rec+abstain" "in-acc+ab" train_s p50_ms p99_ms
@@ -97,6 +101,7 @@ printf "%-11s %10s %10s %16s %10s %10s %9s %9s\n" flotilla \
   "$(fmt "$(get "$f" "j['out_of_scope']['in_scope_accuracy_with_abstain']")")" \
   "$(fmt "$(get "$f" "j['train_seconds']")" 2)" "$(fmt "$(get "$f" "j['latency_ms']['p50']")")" \
   "$(fmt "$(get "$f" "j['latency_ms']['p99']")")"
+train_target "$f"
 echo "flotilla: macro-F1 $(fmt "$(get "$f" "j['macro_f1']")"), ECE $(fmt "$(get "$f" "j['ece']")"), coverage at 95/98/99% precision $(get "$f" "' / '.join(f'{v*100:.1f}%' for v in j['coverage_at_precision'].values())")"
 
 echo
@@ -113,4 +118,5 @@ f=$tmp/fl_bank.json
 printf "%-11s %10s %10s %10s %9s %9s\n" flotilla "$(fmt "$(get "$f" "j['accuracy']")")" "$(fmt "$(get "$f" "j['macro_f1']")")" \
   "$(fmt "$(get "$f" "j['train_seconds']")" 2)" "$(fmt "$(get "$f" "j['latency_ms']['p50']")")" \
   "$(fmt "$(get "$f" "j['latency_ms']['p99']")")"
+train_target "$f"
 echo "flotilla: ECE $(fmt "$(get "$f" "j['ece']")"), coverage at 95/98/99% precision $(get "$f" "' / '.join(f'{v*100:.1f}%' for v in j['coverage_at_precision'].values())"), default abstain: answers $(fmt "$(get "$f" "j['abstain']['coverage']")") at accuracy $(fmt "$(get "$f" "j['abstain']['selective_accuracy']")")"

@@ -1,6 +1,7 @@
 // `flotilla train classify`, `eval classify` and `classify` end to end: a round trip on generated
-// data, one-line errors or warnings (never a crash) on bad input, and the targets on CLINC150 and
-// Banking77 from ../shared/data (skipped when absent).
+// data, one-line errors or warnings (never a crash) on bad input, and the quality targets on CLINC150
+// and Banking77 from ../shared/data (skipped when absent). Their training-time target (<= 60 s on 2
+// cores) is measured by bench/classify_vs_fasttext.sh, not here: a shared machine's load is no failure.
 #include <unistd.h>
 
 #include <filesystem>
@@ -153,7 +154,6 @@ TEST_F(ClassifyCliTest, Clinc150Targets) {
   EXPECT_GE(o["in_scope_accuracy"].get<double>(), 0.92);
   EXPECT_GE(o["oos_recall_with_abstain"].get<double>(), 0.50);
   EXPECT_LE(o["in_scope_accuracy"].get<double>() - o["in_scope_accuracy_with_abstain"].get<double>(), 0.02);
-  EXPECT_LE(e["train_seconds"].get<double>(), 60.0);
 }
 
 TEST_F(ClassifyCliTest, Banking77Targets) {
@@ -166,7 +166,6 @@ TEST_F(ClassifyCliTest, Banking77Targets) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   nlohmann::json e = nlohmann::json::parse(r.out);
   EXPECT_GE(e["accuracy"].get<double>(), 0.90);
-  EXPECT_LE(e["train_seconds"].get<double>(), 60.0);
 }
 
 }  // namespace
