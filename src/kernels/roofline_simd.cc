@@ -23,20 +23,30 @@ namespace flotilla {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Sum of p[0..n) (n a multiple of 4 vectors), read once, requesting lines kPrefetchAhead bytes ahead
-// as the decode kernels do (so the limit is what a tuned reader gets, not the hardware prefetchers').
-float StreamSum(const float* p, int64_t n) {
+// Sum of p[0..n) (n a multiple of 4 vectors), read once with the given line requests ahead of the
+// reads (ReadAhead in roofline.h), as the decode kernels read their weights.
+template <int kReadAhead>
+HWY_INLINE float StreamSumWith(const float* p, int64_t n) {
   const hn::ScalableTag<float> d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   auto a0 = hn::Zero(d), a1 = a0, a2 = a0, a3 = a0;
   for (int64_t i = 0; i + 4 * N <= n; i += 4 * N) {
-    PrefetchAhead(p + i, 4 * N * sizeof(float));
+    if constexpr (kReadAhead == kReadAheadL2) PrefetchAhead(p + i, 4 * N * sizeof(float));
+    if constexpr (kReadAhead == kReadAheadNta) PrefetchAheadNta(p + i, 4 * N * sizeof(float));
     a0 = hn::Add(a0, hn::LoadU(d, p + i));
     a1 = hn::Add(a1, hn::LoadU(d, p + i + N));
     a2 = hn::Add(a2, hn::LoadU(d, p + i + 2 * N));
     a3 = hn::Add(a3, hn::LoadU(d, p + i + 3 * N));
   }
   return hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+}
+
+float StreamSum(const float* p, int64_t n, int read_ahead) {
+  switch (read_ahead) {
+    case kReadAheadL2: return StreamSumWith<kReadAheadL2>(p, n);
+    case kReadAheadNta: return StreamSumWith<kReadAheadNta>(p, n);
+    default: return StreamSumWith<kReadAheadNone>(p, n);
+  }
 }
 
 // Runs `iters` rounds of 12 independent FMA chains; returns the flops done (and a sink value).
@@ -130,12 +140,14 @@ double MeasureReadBandwidth(ThreadPool& pool, int64_t bytes, int reps) {
   std::vector<float> sinks(nt);
   double best = 0;
   for (int r = 0; r < reps; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    OnEachThread(nt, [&](int64_t t) {
-      const int64_t lo = n * t / nt / 1024 * 1024, hi = n * (t + 1) / nt / 1024 * 1024;
-      sinks[t] = HWY_DYNAMIC_DISPATCH(StreamSum)(buf + lo, hi - lo);
-    });
-    best = std::max(best, static_cast<double>(n) * 4 / Seconds(t0, std::chrono::steady_clock::now()) / 1e9);
+    for (int read_ahead : {kReadAheadNone, kReadAheadL2, kReadAheadNta}) {
+      const auto t0 = std::chrono::steady_clock::now();
+      OnEachThread(nt, [&](int64_t t) {
+        const int64_t lo = n * t / nt / 1024 * 1024, hi = n * (t + 1) / nt / 1024 * 1024;
+        sinks[t] = HWY_DYNAMIC_DISPATCH(StreamSum)(buf + lo, hi - lo, read_ahead);
+      });
+      best = std::max(best, static_cast<double>(n) * 4 / Seconds(t0, std::chrono::steady_clock::now()) / 1e9);
+    }
   }
   return best;
 }
