@@ -1,7 +1,8 @@
 // Software prefetch: PrefetchLines for any range (attention requests its cache rows with it), and
-// PrefetchAhead for kernels that stream weights from memory once per token (decode): the hardware
-// prefetchers alone leave one thread well short of the read bandwidth here (one token against a
-// 768 x 32000 matrix: ~24 GB/s; with lines requested 8 KiB ahead, 35-50 GB/s).
+// PrefetchAhead / PrefetchAheadNta for kernels that stream weights from memory once per token
+// (decode). Whether a stream gains from it depends on the kernel: the quantized kernels, with more
+// work per byte, do (Q4_K decode without it: +34% cycles per token on llama3.2-1b; Q4_0 up to +8%
+// on qwen2.5-0.5b), the float kernels, one plain stream per 16-row group, do not (matmul_simd.cc).
 #pragma once
 
 #include <cstddef>
@@ -22,9 +23,10 @@ inline void PrefetchLines(const void* p, size_t bytes) {
 // Requests the cache lines of [p + kPrefetchAhead, p + kPrefetchAhead + bytes) for reading, into L2
 // (prefetcht1): L2 tracks more outstanding misses than L1, so more of the stream is in flight. Against
 // prefetcht0 here: 2-thread F16 decode of stories110m 218 -> 260 t/s (medians of 8 alternating runs)
-// and the read-bandwidth probe 51-56 -> 57-60 GB/s; Q8_0 and Q4_0 decode the same within noise.
-// Used by the float kernels and the probe; the Q4_K/Q6_K kernels (matmul_kquant_simd.cc) spread their
-// own prefetcht0 requests over each block (not measured with L2; prefetchnta there was within noise).
+// and the read-bandwidth probe 51-56 -> 57-60 GB/s. The float kernels used it until the hardware
+// prefetchers alone measured faster still; now one of the read-bandwidth probe's ways of reading
+// (roofline.h). The Q4_K/Q6_K kernels (matmul_kquant_simd.cc) spread their own prefetcht0 requests
+// over each block (not measured with L2; prefetchnta there was within noise).
 inline void PrefetchAhead(const void* p, size_t bytes) {
   PrefetchLines<2>(static_cast<const char*>(p) + kPrefetchAhead, bytes);
 }
@@ -35,7 +37,7 @@ inline void PrefetchAhead(const void* p, size_t bytes) {
 // than prefetcht1: tokens alternating between the two in one process (2 threads, instrumented),
 // cycles per token qwen2.5-0.5b Q4_0 -1.6 to -3.5% (5 runs), stories110m Q8_0 -5.4%, Q4_0 -3.6 and
 // -4.0%, the output head's region alone -5 to -16%. The float kernels measured +0.8 and +2.3% with it
-// on F16 and keep prefetcht1; the read probe is the same with either (8 alternating pairs: 51.9 vs
+// on F16 (then prefetcht1); the read probe is the same with either (8 alternating pairs: 51.9 vs
 // 52.3 GB/s).
 inline void PrefetchAheadNta(const void* p, size_t bytes) {
   PrefetchLines<0>(static_cast<const char*>(p) + kPrefetchAhead, bytes);
