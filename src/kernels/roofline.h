@@ -7,11 +7,11 @@
 
 namespace flotilla {
 
-// How a stream requests its lines ahead of its reads: not at all (the hardware prefetchers alone), or
-// kPrefetchAhead bytes ahead into L2 (PrefetchAhead) or non-temporally (PrefetchAheadNta), the ways
-// the decode kernels read weights (kernels/prefetch.h). Which is fastest depends on the machine and
-// its load (here, 2 threads, means of 10 alternating passes: 64 / 58 / 59 GB/s in one minute, 53 / 48
-// / 51 in another; one thread: 38 / 33 / 37).
+// How a stream requests its lines ahead of its reads: not at all (the hardware prefetchers alone, as
+// the float decode kernels read), kPrefetchAhead bytes ahead into L2 (PrefetchAhead), or
+// non-temporally (PrefetchAheadNta, as the Q8_0 and Q4_0 kernels read; kernels/prefetch.h). Which is
+// fastest depends on the machine and its load (here, 2 threads, means of 10 alternating passes: 64 /
+// 58 / 59 GB/s in one minute, 53 / 48 / 51 in another; one thread: 38 / 33 / 37).
 inline constexpr int kReadAheadNone = 0, kReadAheadL2 = 1, kReadAheadNta = 2;
 
 // Memory read bandwidth in GB/s (1e9 bytes/s) with pool.n_threads() threads of its own streaming disjoint

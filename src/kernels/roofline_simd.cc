@@ -23,8 +23,8 @@ namespace flotilla {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Sum of p[0..n) (n a multiple of 4 vectors), read once with the given line requests ahead of the
-// reads (ReadAhead in roofline.h), as the decode kernels read their weights.
+// Sum of p[0..n) (n a multiple of 4 vectors), read once, requesting lines ahead of the reads in one of
+// the ways of roofline.h (kReadAhead*).
 template <int kReadAhead>
 HWY_INLINE float StreamSumWith(const float* p, int64_t n) {
   const hn::ScalableTag<float> d;
