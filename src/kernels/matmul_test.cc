@@ -173,6 +173,26 @@ INSTANTIATE_TEST_SUITE_P(Dtypes, MatMulInterleaved,
                                            DType::kQ4_K, DType::kQ6_K),
                          [](const auto& info) { return std::string(DTypeName(info.param)); });
 
+// RebuildRow gives back, from the interleaved copy, the file's bytes of every row in a full group.
+TEST(Interleave, RebuildRowGivesBackTheFilesRow) {
+  for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+    ASSERT_TRUE(CanRebuildRows(dtype));
+    const int64_t n_in = 3 * GetDTypeInfo(dtype).block_size * (GetDTypeInfo(dtype).block_size == 1 ? 37 : 1);
+    Problem p = MakeProblem(dtype, {n_in, 37, 1}, 7);  // two full groups and 5 rows past them
+    std::vector<uint8_t> rows16(InterleavedBytes(p.w));
+    InterleaveRows(p.w, rows16.data());
+    p.w.rows16 = rows16.data();
+    std::vector<uint8_t> row(p.w.row_bytes());
+    for (int64_t i = 0; i < 32; ++i) {
+      std::fill(row.begin(), row.end(), uint8_t{0xAB});
+      RebuildRow(p.w, i, row.data());
+      EXPECT_EQ(std::memcmp(row.data(), p.w.row(i), row.size()), 0) << DTypeName(dtype) << " row " << i;
+    }
+  }
+  EXPECT_FALSE(CanRebuildRows(DType::kQ4_K));
+  EXPECT_FALSE(CanRebuildRows(DType::kQ6_K));
+}
+
 TEST(Interleave, OtherTypesHaveNoInterleavedLayout) {
   TensorView w;
   w.dtype = DType::kQ5_K;

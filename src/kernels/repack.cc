@@ -150,4 +150,45 @@ void InterleaveRows(const TensorView& w, uint8_t* out) {
   }
 }
 
+bool CanRebuildRows(DType dtype) {
+  switch (dtype) {
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kBF16: return true;
+    default: return false;
+  }
+}
+
+void RebuildRow(const TensorView& w, int64_t i, uint8_t* row) {
+  CHECK(w.rows16 != nullptr && CanRebuildRows(w.dtype) && i >= 0 && i < w.n_rows() / kInterleaveRows * kInterleaveRows);
+  const int r = static_cast<int>(i % kInterleaveRows);
+  const uint8_t* group = w.rows16 + static_cast<size_t>(i / kInterleaveRows) * InterleavedGroupBytes(w.dtype, w.row_len());
+  switch (w.dtype) {
+    case DType::kQ8_0: {
+      const auto* src = reinterpret_cast<const BlockQ8_0x16*>(group);
+      auto* dst = reinterpret_cast<BlockQ8_0*>(row);
+      for (int64_t b = 0; b < w.row_len() / kQK8_0; ++b) {
+        dst[b].d = src[b].d[r];
+        for (int k = 0; k < kQK8_0; ++k) dst[b].qs[k] = static_cast<int8_t>(src[b].q[k / 4][r][k % 4] - 128);
+      }
+      return;
+    }
+    case DType::kQ4_0: {
+      const auto* src = reinterpret_cast<const BlockQ4_0x16*>(group);
+      auto* dst = reinterpret_cast<BlockQ4_0*>(row);
+      for (int64_t b = 0; b < w.row_len() / kQK4_0; ++b) {
+        dst[b].d = src[b].d[r];
+        for (int k = 0; k < kQK4_0 / 2; ++k) dst[b].qs[k] = src[b].q[k / 4][r][k % 4];
+      }
+      return;
+    }
+    default: {  // F32, F16, BF16: element k of the 16 rows side by side
+      const size_t elem = w.dtype == DType::kF32 ? 4 : 2;
+      for (int64_t k = 0; k < w.row_len(); ++k) std::memcpy(row + k * elem, group + (static_cast<size_t>(k) * 16 + r) * elem, elem);
+    }
+  }
+}
+
 }  // namespace flotilla

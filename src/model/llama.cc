@@ -92,7 +92,7 @@ void Context::Forward(const Model& model, ThreadPool& pool, std::span<const Segm
   s.row_pos.resize(static_cast<size_t>(n));
   for (int32_t r = 0; const Segment& seg : segs) {  // x: [n, d]
     for (int32_t i = 0; i < seg.n; ++i, ++r) {
-      GetRow(w.token_embd, seg.tokens[i], x.data() + r * d);
+      EmbedToken(w, seg.tokens[i], x.data() + r * d);
       s.row_ctx[r] = seg.ctx;
       s.row_pos[r] = seg.ctx->n_past_ + i;
     }

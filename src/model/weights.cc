@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "kernels/matmul.h"
 #include "kernels/repack.h"
 #include "tensor/traits.h"
 
@@ -103,10 +104,18 @@ Status InterleaveWeights(const gguf::File& file, ModelWeights& w, HugePageBuffer
     }
     p += (bytes + kAlign - 1) / kAlign * kAlign;
   }
+  // A tied head's copy holds every row of the table: lookups read it, and the file's pages go.
+  const TensorView& head = w.output;
+  if (head.data == w.token_embd.data && head.rows16 != nullptr && head.n_rows() % kInterleaveRows == 0 &&
+      CanRebuildRows(head.dtype)) {
+    w.token_embd.rows16 = head.rows16;
+    file.ReleasePages(head.data, static_cast<size_t>(head.n_rows()) * head.row_bytes());
+  }
   return Status::Ok();
 }
 
 void MoveEmbeddingsToHugePages(const gguf::File& file, ModelWeights& w, HugePageBuffer& storage) {
+  if (w.token_embd.rows16 != nullptr) return;  // rows come from the tied head's interleaved copy
   const uint8_t* table = w.token_embd.data;
   const size_t bytes = static_cast<size_t>(w.token_embd.n_rows()) * w.token_embd.row_bytes();
   StatusOr<HugePageBuffer> copy = HugePageBuffer::Allocate(bytes);
@@ -123,6 +132,14 @@ void MoveEmbeddingsToHugePages(const gguf::File& file, ModelWeights& w, HugePage
   storage = std::move(*copy);
   w.token_embd.data = storage.data();
   if (w.output.data == table) w.output.data = storage.data();
+}
+
+void EmbedToken(const ModelWeights& w, int32_t token, float* x) {
+  const TensorView& t = w.token_embd;
+  if (t.rows16 == nullptr) return GetRow(t, token, x);
+  std::vector<uint8_t> row(t.row_bytes());
+  RebuildRow(t, token, row.data());
+  GetTraits(t.dtype).dequantize_row(row.data(), x, t.row_len());
 }
 
 }  // namespace flotilla

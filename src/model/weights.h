@@ -36,7 +36,9 @@ StatusOr<ModelWeights> LoadWeights(const gguf::File& file, const ModelConfig& co
 // Gives every matrix of `w` that has an interleaved layout (kernels/repack.h) its interleaved copy
 // (TensorView::rows16), stored in `storage`, when this CPU's kernels read it; otherwise does nothing.
 // The copied rows' pages of `file` (where the views point) are released, so memory holds the model
-// about once, except the token embedding's, which a tied output head shares: lookups read its rows.
+// about once. A tied output head's table is the token embedding too: when the copy covers every row
+// and can give a row back (kernels/repack.h CanRebuildRows), token_embd reads its rows from it
+// (token_embd.rows16 set, EmbedToken) and the file's pages are released; else lookups keep the table.
 // `storage` must outlive the views. RESOURCE_EXHAUSTED when the copy cannot be allocated
 // (the weights are then unchanged).
 Status InterleaveWeights(const gguf::File& file, ModelWeights& w, HugePageBuffer& storage);
@@ -47,6 +49,11 @@ Status InterleaveWeights(const gguf::File& file, ModelWeights& w, HugePageBuffer
 // virtual machine is tens of microseconds (30-35 us per token measured here, ~10 us from huge pages).
 // When no huge-page buffer can be had, the file's pages are mapped up front instead (else a new
 // token's first lookup takes a page fault). `storage` must outlive the views.
+// Nothing when token_embd reads its rows from the interleaved copy (InterleaveWeights).
 void MoveEmbeddingsToHugePages(const gguf::File& file, ModelWeights& w, HugePageBuffer& storage);
+
+// x[0, n_embd) = the embedding of `token`, from token_embd's interleaved copy when it has one (the
+// same floats GetRow gives from the file's layout).
+void EmbedToken(const ModelWeights& w, int32_t token, float* x);
 
 }  // namespace flotilla
