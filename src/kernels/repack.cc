@@ -154,6 +154,7 @@ bool CanRebuildRows(DType dtype) {
   switch (dtype) {
     case DType::kQ8_0:
     case DType::kQ4_0:
+    case DType::kQ4_K:
     case DType::kF32:
     case DType::kF16:
     case DType::kBF16: return true;
@@ -181,6 +182,35 @@ void RebuildRow(const TensorView& w, int64_t i, uint8_t* row) {
       for (int64_t b = 0; b < w.row_len() / kQK4_0; ++b) {
         dst[b].d = src[b].d[r];
         for (int k = 0; k < kQK4_0 / 2; ++k) dst[b].qs[k] = src[b].q[k / 4][r][k % 4];
+      }
+      return;
+    }
+    case DType::kQ4_K: {
+      const auto* src = reinterpret_cast<const BlockQ4_Kx16*>(group);
+      auto* dst = reinterpret_cast<BlockQ4_K*>(row);
+      for (int64_t b = 0; b < w.row_len() / kQK_K; ++b) {
+        dst[b].d = src[b].d[r];
+        dst[b].dmin = src[b].dmin[r];
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; ++j) {
+          sc[j] = src[b].sc[j][r];
+          mn[j] = src[b].mn[j / 2][r][j % 2];
+        }
+        kquant::PackScalesMinsK(sc, mn, dst[b].scales);
+        // Sub-block j is nibble j % 2 of qs[32 (j / 2) + 0..31]; its elements 4i + k and 16 + 4i + k
+        // are the low and high nibbles of q[j][i][r][k].
+        std::memset(dst[b].qs, 0, sizeof(dst[b].qs));
+        for (int j = 0; j < 8; ++j) {
+          uint8_t* qs = dst[b].qs + 32 * (j / 2);
+          const int shift = 4 * (j % 2);
+          for (int i = 0; i < 4; ++i) {
+            for (int k = 0; k < 4; ++k) {
+              const uint8_t v = src[b].q[j][i][r][k];
+              qs[4 * i + k] |= static_cast<uint8_t>((v & 15) << shift);
+              qs[16 + 4 * i + k] |= static_cast<uint8_t>((v >> 4) << shift);
+            }
+          }
+        }
       }
       return;
     }

@@ -78,7 +78,7 @@ void InterleaveRows(const TensorView& w, uint8_t* out);
 
 // Row i of w in the file's layout (w.row_bytes() bytes to `row`), rebuilt from w's interleaved copy
 // (w.rows16, i below the rows of its full groups): the bytes InterleaveRows read. For F32, F16, BF16,
-// Q8_0 and Q4_0 (CanRebuildRows); the K-quants' copies hold their scales unpacked and are not read back.
+// Q8_0, Q4_0 and Q4_K (CanRebuildRows); not yet Q6_K.
 bool CanRebuildRows(DType dtype);
 void RebuildRow(const TensorView& w, int64_t i, uint8_t* row);
 
