@@ -162,61 +162,61 @@ bool CanRebuildRows(DType dtype) {
   }
 }
 
+namespace {
+
+// The inverse of InterleaveBlocks for one row: calls take(src, r, dst) for every block column b, where
+// src is the group's interleaved block b and dst the row's block b.
+template <typename Block, typename GroupBlock, typename Take>
+void RebuildBlocks(const uint8_t* group, int r, int64_t nb, uint8_t* row, const Take& take) {
+  const auto* src = reinterpret_cast<const GroupBlock*>(group);
+  auto* dst = reinterpret_cast<Block*>(row);
+  for (int64_t b = 0; b < nb; ++b) take(src[b], r, dst[b]);
+}
+
+}  // namespace
+
 void RebuildRow(const TensorView& w, int64_t i, uint8_t* row) {
   CHECK(w.rows16 != nullptr && CanRebuildRows(w.dtype) && i >= 0 && i < w.n_rows() / kInterleaveRows * kInterleaveRows);
   const int r = static_cast<int>(i % kInterleaveRows);
   const uint8_t* group = w.rows16 + static_cast<size_t>(i / kInterleaveRows) * InterleavedGroupBytes(w.dtype, w.row_len());
+  const int64_t n = w.row_len();
   switch (w.dtype) {
-    case DType::kQ8_0: {
-      const auto* src = reinterpret_cast<const BlockQ8_0x16*>(group);
-      auto* dst = reinterpret_cast<BlockQ8_0*>(row);
-      for (int64_t b = 0; b < w.row_len() / kQK8_0; ++b) {
-        dst[b].d = src[b].d[r];
-        for (int k = 0; k < kQK8_0; ++k) dst[b].qs[k] = static_cast<int8_t>(src[b].q[k / 4][r][k % 4] - 128);
-      }
-      return;
-    }
-    case DType::kQ4_0: {
-      const auto* src = reinterpret_cast<const BlockQ4_0x16*>(group);
-      auto* dst = reinterpret_cast<BlockQ4_0*>(row);
-      for (int64_t b = 0; b < w.row_len() / kQK4_0; ++b) {
-        dst[b].d = src[b].d[r];
-        for (int k = 0; k < kQK4_0 / 2; ++k) dst[b].qs[k] = src[b].q[k / 4][r][k % 4];
-      }
-      return;
-    }
-    case DType::kQ4_K: {
-      const auto* src = reinterpret_cast<const BlockQ4_Kx16*>(group);
-      auto* dst = reinterpret_cast<BlockQ4_K*>(row);
-      for (int64_t b = 0; b < w.row_len() / kQK_K; ++b) {
-        dst[b].d = src[b].d[r];
-        dst[b].dmin = src[b].dmin[r];
+    case DType::kQ8_0:
+      return RebuildBlocks<BlockQ8_0, BlockQ8_0x16>(group, r, n / kQK8_0, row, [](const BlockQ8_0x16& src, int r, BlockQ8_0& dst) {
+        dst.d = src.d[r];
+        for (int k = 0; k < kQK8_0; ++k) dst.qs[k] = static_cast<int8_t>(src.q[k / 4][r][k % 4] - 128);
+      });
+    case DType::kQ4_0:
+      return RebuildBlocks<BlockQ4_0, BlockQ4_0x16>(group, r, n / kQK4_0, row, [](const BlockQ4_0x16& src, int r, BlockQ4_0& dst) {
+        dst.d = src.d[r];
+        for (int k = 0; k < kQK4_0 / 2; ++k) dst.qs[k] = src.q[k / 4][r][k % 4];
+      });
+    case DType::kQ4_K:
+      return RebuildBlocks<BlockQ4_K, BlockQ4_Kx16>(group, r, n / kQK_K, row, [](const BlockQ4_Kx16& src, int r, BlockQ4_K& dst) {
+        dst.d = src.d[r];
+        dst.dmin = src.dmin[r];
         uint8_t sc[8], mn[8];
         for (int j = 0; j < 8; ++j) {
-          sc[j] = src[b].sc[j][r];
-          mn[j] = src[b].mn[j / 2][r][j % 2];
+          sc[j] = src.sc[j][r];
+          mn[j] = src.mn[j / 2][r][j % 2];
         }
-        kquant::PackScalesMinsK(sc, mn, dst[b].scales);
+        kquant::PackScalesMinsK(sc, mn, dst.scales);
         // Sub-block j is nibble j % 2 of qs[32 (j / 2) + 0..31]; its elements 4i + k and 16 + 4i + k
         // are the low and high nibbles of q[j][i][r][k].
-        std::memset(dst[b].qs, 0, sizeof(dst[b].qs));
+        std::memset(dst.qs, 0, sizeof(dst.qs));
         for (int j = 0; j < 8; ++j) {
-          uint8_t* qs = dst[b].qs + 32 * (j / 2);
+          uint8_t* qs = dst.qs + 32 * (j / 2);
           const int shift = 4 * (j % 2);
-          for (int i = 0; i < 4; ++i) {
-            for (int k = 0; k < 4; ++k) {
-              const uint8_t v = src[b].q[j][i][r][k];
-              qs[4 * i + k] |= static_cast<uint8_t>((v & 15) << shift);
-              qs[16 + 4 * i + k] |= static_cast<uint8_t>((v >> 4) << shift);
-            }
+          for (int e = 0; e < 16; ++e) {
+            const uint8_t v = src.q[j][e / 4][r][e % 4];
+            qs[e] |= static_cast<uint8_t>((v & 15) << shift);
+            qs[16 + e] |= static_cast<uint8_t>((v >> 4) << shift);
           }
         }
-      }
-      return;
-    }
+      });
     default: {  // F32, F16, BF16: element k of the 16 rows side by side
       const size_t elem = w.dtype == DType::kF32 ? 4 : 2;
-      for (int64_t k = 0; k < w.row_len(); ++k) std::memcpy(row + k * elem, group + (static_cast<size_t>(k) * 16 + r) * elem, elem);
+      for (int64_t k = 0; k < n; ++k) std::memcpy(row + k * elem, group + (static_cast<size_t>(k) * 16 + r) * elem, elem);
     }
   }
 }
