@@ -155,6 +155,7 @@ bool CanRebuildRows(DType dtype) {
     case DType::kQ8_0:
     case DType::kQ4_0:
     case DType::kQ4_K:
+    case DType::kQ6_K:
     case DType::kF32:
     case DType::kF16:
     case DType::kBF16: return true;
@@ -211,6 +212,33 @@ void RebuildRow(const TensorView& w, int64_t i, uint8_t* row) {
             const uint8_t v = src.q[j][e / 4][r][e % 4];
             qs[e] |= static_cast<uint8_t>((v & 15) << shift);
             qs[16 + e] |= static_cast<uint8_t>((v >> 4) << shift);
+          }
+        }
+      });
+    case DType::kQ6_K:
+      return RebuildBlocks<BlockQ6_K, BlockQ6_Kx16>(group, r, n / kQK_K, row, [](const BlockQ6_Kx16& src, int r, BlockQ6_K& dst) {
+        dst.d = src.d[r];
+        uint8_t q[kQK_K];  // element 32j + 16c + 4i + k: low bits in nibble c of ql[j][i][r][k], high at 2i of qh[j][c][r][k]
+        for (int j = 0; j < 8; ++j) {
+          dst.scales[2 * j] = src.sc[j][r][0];
+          dst.scales[2 * j + 1] = src.sc[j][r][1];
+          for (int c = 0; c < 2; ++c) {
+            for (int i = 0; i < 4; ++i) {
+              for (int k = 0; k < 4; ++k) {
+                q[32 * j + 16 * c + 4 * i + k] = static_cast<uint8_t>((src.ql[j][i][r][k] >> (4 * c) & 15) |
+                                                                      (src.qh[j][c][r][k] >> (2 * i) & 3) << 4);
+              }
+            }
+          }
+        }
+        // The file's layout (the inverse of Q6KQuants): each 128-element half h packs four runs of 32.
+        for (int h = 0; h < 2; ++h) {
+          for (int l = 0; l < 32; ++l) {
+            const uint8_t* run = q + 128 * h + l;  // run[32 m] is element l of run m
+            dst.ql[64 * h + l] = static_cast<uint8_t>((run[0] & 15) | (run[64] & 15) << 4);
+            dst.ql[64 * h + 32 + l] = static_cast<uint8_t>((run[32] & 15) | (run[96] & 15) << 4);
+            dst.qh[32 * h + l] =
+                static_cast<uint8_t>(run[0] >> 4 | (run[32] >> 4) << 2 | (run[64] >> 4) << 4 | (run[96] >> 4) << 6);
           }
         }
       });

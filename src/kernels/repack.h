@@ -77,8 +77,8 @@ size_t InterleavedBytes(const TensorView& w);
 void InterleaveRows(const TensorView& w, uint8_t* out);
 
 // Row i of w in the file's layout (w.row_bytes() bytes to `row`), rebuilt from w's interleaved copy
-// (w.rows16, i below the rows of its full groups): the bytes InterleaveRows read. For F32, F16, BF16,
-// Q8_0, Q4_0 and Q4_K (CanRebuildRows); not yet Q6_K.
+// (w.rows16, i below the rows of its full groups): the bytes InterleaveRows read. For every type with
+// an interleaved layout: F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K (CanRebuildRows).
 bool CanRebuildRows(DType dtype);
 void RebuildRow(const TensorView& w, int64_t i, uint8_t* row);
 
