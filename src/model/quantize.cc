@@ -51,11 +51,14 @@ int LayerOf(std::string_view name) {
   return std::atoi(std::string(name.substr(4)).c_str());
 }
 
-// The type of one matrix; `row_len` decides fallbacks when rows are not whole blocks.
-DType ChooseType(const QuantType& t, bool pure, std::string_view name, int64_t row_len, int n_layer) {
+// The type of one matrix; `row_len` decides fallbacks when rows are not whole blocks. `output_head`:
+// the matrix is the output head, output.weight or, in a model without one, the token embedding
+// table that the head shares (llama.cpp quantizes both alike).
+DType ChooseType(const QuantType& t, bool pure, std::string_view name, bool output_head, int64_t row_len,
+                 int n_layer) {
   DType type = t.base;
   const bool quantized = GetDTypeInfo(t.base).block_size > 1;
-  if (!pure && quantized && t.base != DType::kQ8_0 && name == "output.weight") type = DType::kQ6_K;
+  if (!pure && quantized && t.base != DType::kQ8_0 && output_head) type = DType::kQ6_K;
   if (!pure && t.mostly_mix && (EndsWith(name, "attn_v.weight") || EndsWith(name, "ffn_down.weight")) &&
       UseMoreBits(LayerOf(name), n_layer)) {
     type = DType::kQ6_K;
@@ -95,6 +98,7 @@ Status QuantizeModel(const std::string& in_path, const std::string& out_path, st
   ASSIGN_OR_RETURN(std::string arch, in.GetString("general.architecture"));
   const gguf::Value* blocks = in.Find(arch + ".block_count");
   const int n_layer = blocks && blocks->AsInt() ? static_cast<int>(*blocks->AsInt()) : 0;
+  const bool tied = in.FindTensor("output.weight") == nullptr;  // the head reads token_embd.weight
 
   gguf::Writer out;
   for (const auto& [key, value] : in.metadata()) out.Set(key, value);
@@ -104,7 +108,9 @@ Status QuantizeModel(const std::string& in_path, const std::string& out_path, st
   size_t done = 0;
   for (const gguf::TensorInfo& t : in.tensors()) {
     const bool matrix = t.shape.size() == 2 && EndsWith(t.name, ".weight");
-    const DType target = matrix ? ChooseType(*type, options.pure, t.name, t.shape[0], n_layer) : DType::kF32;
+    const bool output_head = t.name == "output.weight" || (tied && t.name == "token_embd.weight");
+    const DType target =
+        matrix ? ChooseType(*type, options.pure, t.name, output_head, t.shape[0], n_layer) : DType::kF32;
     if (target == t.dtype || (!matrix && GetDTypeInfo(t.dtype).block_size == 1 && t.dtype != DType::kF16 &&
                               t.dtype != DType::kBF16)) {
       RETURN_IF_ERROR(out.AddTensor(t.name, t.dtype, t.shape, t.bytes()));

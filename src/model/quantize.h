@@ -1,7 +1,8 @@
 // Re-encodes the weights of a GGUF model in another type, as llama-quantize does: 2-D weight
 // matrices take the target type (with llama.cpp's per-tensor choices for the *_M mixes and the
-// output matrix), 1-D tensors (norms, biases) stay F32, metadata is copied with general.file_type
-// updated. The result loads in llama.cpp and in flotilla.
+// output head: output.weight, or token_embd.weight in a model whose head shares it), 1-D tensors
+// (norms, biases) stay F32, metadata is copied with general.file_type updated. The result loads in
+// llama.cpp and in flotilla.
 #pragma once
 
 #include <functional>
