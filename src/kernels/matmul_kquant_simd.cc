@@ -20,6 +20,7 @@
 #include "flotilla/check.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_kquant.h"
+#include "kernels/prefetch.h"
 #include "kernels/repack.h"
 #include "tensor/quant_blocks.h"
 
@@ -40,12 +41,12 @@ constexpr int kKTokenTile = 8;  // tokens sharing one decoded sub-block
 
 // One token streams the weights from memory once: the hardware prefetchers alone leave it well short
 // of the read bandwidth (one thread, 4096x32768 q4_K: 24 GB/s; with 8 KiB of software prefetch
-// ahead, 45). Part j of 8 of the Block at blk prefetches its share of the lines kPrefetchBytes ahead.
-constexpr int kPrefetchBytes = 8192;
+// ahead, 45). Part j of 8 of the Block at blk requests its share of the lines kPrefetchAhead bytes
+// ahead (kernels/prefetch.h, the distance every decode kernel uses), into L1.
 template <typename Block>
-inline void PrefetchAhead(const Block* blk, int j) {
+inline void PrefetchPartAhead(const Block* blk, int j) {
   constexpr int kLines = (sizeof(Block) + 63) / 64, kPerPart = (kLines + 7) / 8;
-  const char* p = reinterpret_cast<const char*>(blk) + kPrefetchBytes;
+  const char* p = reinterpret_cast<const char*>(blk) + kPrefetchAhead;
   for (int l = kPerPart * j; l < kPerPart * (j + 1) && l < kLines; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
 }
 
@@ -107,7 +108,7 @@ __attribute__((noinline)) void Q4KGroupDots(const uint8_t* group, const PackedAc
     __m512i isum[T];
     for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
     for (int j = 0; j < 8; ++j) {
-      if (T == 1) PrefetchAhead(blk, j);
+      if (T == 1) PrefetchPartAhead(blk, j);
       __m512i w[8];  // w[i]: weights 4i .. 4i+3 of sub-block j (w[4 + i]: 16 + 4i ..), 16 rows
       for (int i = 0; i < 4; ++i) {
         const __m512i v = _mm512_loadu_si512(blk->q[j][i]);
@@ -148,7 +149,7 @@ __attribute__((noinline)) void Q6KGroupDots(const uint8_t* group, const PackedAc
     for (int j = 0; j < 8; ++j) {
       // w[i]: weights 4i .. 4i+3 of sub-block 2j, w[4 + i] the same of sub-block 2j + 1; the high
       // 2 bits of vector (i, c) are bits 2i, 2i+1 of qh[j][c], moved to bits 4, 5.
-      if (T == 1) PrefetchAhead(blk, j);
+      if (T == 1) PrefetchPartAhead(blk, j);
       const __m512i h0 = _mm512_loadu_si512(blk->qh[j][0]), h1 = _mm512_loadu_si512(blk->qh[j][1]);
       __m512i w[8];
       for (int i = 0; i < 4; ++i) {
