@@ -148,13 +148,16 @@ TEST_F(CliTest, BenchPrintsARowPerTestAndThreadCount) {
   };
   EXPECT_GT(flops_per_token(j[0]), 1.01 * flops_per_token(j[1]));
 
-  // With limits: a tg row carries the read bandwidth measured alongside its runs, and its fraction.
-  r = Run("bench --json -m " + Model() + " -p 0 -n 4 -t 1 -r 2");
+  // With limits: a tg row carries the read bandwidth measured alongside its runs, and its fraction,
+  // at one thread and at two (the best of two threads and one).
+  r = Run("bench --json -m " + Model() + " -p 0 -n 4 -t 1,2 -r 2");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   j = nlohmann::json::parse(r.out);
-  ASSERT_EQ(j.size(), 1u);
-  EXPECT_GT(j[0]["machine_read_gbs"].get<double>(), 0.0);
-  EXPECT_GT(j[0]["bw_fraction"].get<double>(), 0.0);
+  ASSERT_EQ(j.size(), 2u);
+  for (const auto& row : j) {
+    EXPECT_GT(row["machine_read_gbs"].get<double>(), 0.0);
+    EXPECT_GT(row["bw_fraction"].get<double>(), 0.0);
+  }
 
   r = Run("bench -m " + Model() + " -r 0");
   EXPECT_EQ(r.exit_code, 1);

@@ -2,8 +2,10 @@
 // llama-bench's spirit, plus this machine's measured limits: decode as GB/s of weights streamed per
 // token against the read bandwidth, prefill as GFLOP/s against peak FMA (2 per weight of the layers
 // per token; the output head's once per prompt, as only the last token's logits are computed).
-// The limit is measured right before each timed run and averaged over the test's runs, so on a
-// shared machine whose bandwidth changes by the minute a row compares like with like.
+// The limit (the best of the test's thread count and of one thread) is measured right before each
+// timed run and averaged over the test's runs, so on a shared machine whose bandwidth changes by the
+// minute a row compares like with like.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -38,9 +40,9 @@ struct Row {
   int32_t n_prompt, n_gen, n_threads;
   std::vector<double> samples_ts;
   double avg_ts = 0, stddev_ts = 0;
-  // This machine's limit at n_threads during the test's runs (0 when not measured): read bandwidth
-  // for tg tests; for pp tests the peak of the arithmetic the matmuls use (f32 FMA for float
-  // weights, int8 dot products for quantized ones).
+  // This machine's limit at up to n_threads during the test's runs (0 when not measured, MeasureLimit):
+  // read bandwidth for tg tests; for pp tests the peak of the arithmetic the matmuls use (f32 FMA for
+  // float weights, int8 dot products for quantized ones).
   double bw_gbs = 0, peak_gops = 0;
 };
 
@@ -105,6 +107,17 @@ void Summarize(Row& r) {
   r.stddev_ts = r.samples_ts.size() > 1 ? std::sqrt(sq / (r.samples_ts.size() - 1)) : 0.0;
 }
 
+// This machine's limit for a test at pool.n_threads() threads: the read bandwidth (decode) or the peak
+// of the matmuls' arithmetic (prefill), the best of the measure at that many threads and at one, since a
+// process with n threads can always stream or compute as one, and on one core's two hyperthreads two
+// streams read less than one (bench/RESULTS.md, sixth session: 28-31 against 34-36 GB/s).
+double MeasureLimit(ThreadPool& pool, ThreadPool& one_thread, bool decode, bool int8) {
+  const auto measure = [&](ThreadPool& p) {
+    return decode ? MeasureReadBandwidth(p, int64_t{512} << 20, 3) : int8 ? MeasurePeakInt8Gops(p) : MeasurePeakGflops(p);
+  };
+  return pool.n_threads() > 1 ? std::max(measure(pool), measure(one_thread)) : measure(pool);
+}
+
 std::string TestName(const Row& r) {
   return r.n_prompt > 0 ? "pp" + std::to_string(r.n_prompt) : "tg" + std::to_string(r.n_gen);
 }
@@ -121,6 +134,7 @@ Status Bench(const BenchOptions& o) {
   const char* peak_unit = int8 ? "int8 GOP/s" : "GFLOP/s";
   std::vector<Row> rows;
   std::mt19937 rng(42);
+  ThreadPool one_thread(1);
   for (int32_t nt : o.n_threads) {
     if (nt < 1) return InvalidArgumentError("-t values must be positive");
     ThreadPool pool(nt);
@@ -136,10 +150,7 @@ Status Bench(const BenchOptions& o) {
       (void)warm;
       double limit_sum = 0;
       for (int32_t i = 0; i < o.reps; ++i) {
-        if (!o.no_limits) {
-          limit_sum += g > 0 ? MeasureReadBandwidth(pool, int64_t{512} << 20, 3)
-                             : int8 ? MeasurePeakInt8Gops(pool) : MeasurePeakGflops(pool);
-        }
+        if (!o.no_limits) limit_sum += MeasureLimit(pool, one_thread, g > 0, int8);
         ASSIGN_OR_RETURN(double s, RunOnce(*ctx, n_vocab, p, g, rng));
         r.samples_ts.push_back((p + g) / s);
       }
