@@ -147,8 +147,10 @@ TEST_F(InferenceCli, SameSeedSameTextAndStopStrings) {
 
 TEST_F(InferenceCli, CtrlCStopsGenerationCleanly) {
   const std::string out = (dir_ / "sigint.out").string();
+  // A context long enough that generation is still running when the signal comes: 4096 tokens took
+  // 0.68 s on a fast minute of the CI machine, less than the 700 ms wait; 16384 take over 5 s.
   const std::string cmd = std::string("exec ") + FLOTILLA_BIN + " run -m " + tiny_ +
-                          " -p 'the boat' -n -1 -c 4096 --ignore-eos >" + out + " 2>&1";
+                          " -p 'the boat' -n -1 -c 16384 --ignore-eos >" + out + " 2>&1";
   pid_t pid = fork();
   if (pid == 0) {
     execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
