@@ -150,18 +150,7 @@ void InterleaveRows(const TensorView& w, uint8_t* out) {
   }
 }
 
-bool CanRebuildRows(DType dtype) {
-  switch (dtype) {
-    case DType::kQ8_0:
-    case DType::kQ4_0:
-    case DType::kQ4_K:
-    case DType::kQ6_K:
-    case DType::kF32:
-    case DType::kF16:
-    case DType::kBF16: return true;
-    default: return false;
-  }
-}
+bool CanRebuildRows(DType dtype) { return InterleavedGroupBytes(dtype, kQK_K) != 0; }  // every interleaved type
 
 namespace {
 
