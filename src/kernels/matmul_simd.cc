@@ -5,7 +5,8 @@
 //   out[t] = dot(w_row, x_t), decoding the row once per tile. Float weights widen to f32 and FMA
 //   against pre-rounded activations; quantized weights take integer dot products per block with the
 //   8-bit activations of PackedActs, then scale in float as llama.cpp does (generic targets: int8
-//   widened to int16, multiply-add pairs; AVX3_DL: vpdpbusd on 256-bit vectors with |w| x sign(x, w)).
+//   widened to int16, multiply-add pairs; AVX2 and AVX3_DL: u8 x s8 products of 256-bit vectors with
+//   |w| x sign(x, w), vpmaddubsw + vpmaddwd on AVX2, vpdpbusd on AVX3_DL).
 // - Interleaved 16-row groups (AVX3_DL, 512-bit; TensorView::rows16, layouts in kernels/repack.h): lane
 //   r of every vector is row r, so results need no horizontal sums; Q8_0/Q4_0 and float here, the
 //   K-quants in matmul_kquant_simd.cc. Whole groups take this path, rows of partial groups the first.
@@ -26,7 +27,7 @@
 #include "tensor/fp16.h"
 #include "tensor/quant_blocks.h"
 
-#if HWY_TARGET == HWY_AVX3_DL
+#if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
 #include <immintrin.h>
 #endif
 
@@ -222,11 +223,25 @@ HWY_NOINLINE void Q6KDotsGeneric(const uint8_t* wrow, const PackedActs& a, int64
   for (int t = 0; t < T; ++t) out[t] = acc[t];
 }
 
+#if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
+// ---- x86 row kernels on 256-bit vectors, integer products of u8 x s8 (DotU8S8): AVX-512 VNNI (the same
+// MACs per cycle as 512-bit on AMD Zen 4, and 32 registers) or AVX2 (madd pairs, as llama.cpp does).
 #if HWY_TARGET == HWY_AVX3_DL
-// ---- AVX-512 VNNI (256-bit vectors: the same MACs per cycle as 512-bit on AMD Zen 4, and 32 registers).
 // Highway 1.0's AVX3_DL attribute names VEX avxvnni; we want the EVEX form, so name the features here.
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,avx2,fma,f16c,bmi2,no-avxvnni")
+#endif
+
+// Lane i: sum_{j < 4} u[4i + j] * s[4i + j], u unsigned and s signed bytes. On AVX2 adjacent pairs are
+// summed in int16 first, which saturates past 32767: every caller keeps |u| <= 128 and |s| <= 127
+// (Q8_0/Q4_0: |w| and x of -127..127; K-quants: q <= 63), so a pair stays within 2 * 128 * 127.
+HWY_INLINE __m256i DotU8S8(__m256i u, __m256i s) {
+#if HWY_TARGET == HWY_AVX3_DL
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#else
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
 
 inline float HsumPs(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -236,9 +251,9 @@ inline float HsumPs(__m256 v) {
 }
 
 template <int T, bool kQ4>
-__attribute__((noinline)) void LegacyDotsVnni(const uint8_t* wrow, const PackedActs& a, int64_t t0, float* out) {
+__attribute__((noinline)) void LegacyDotsX86(const uint8_t* wrow, const PackedActs& a, int64_t t0, float* out) {
   const int64_t n = a.n_in, nb = n / 32;
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m8 = _mm256_set1_epi8(8), zero = _mm256_setzero_si256();
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m8 = _mm256_set1_epi8(8);
   __m256 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
   const int8_t* xq = &a.q[t0 * n];
@@ -260,7 +275,7 @@ __attribute__((noinline)) void LegacyDotsVnni(const uint8_t* wrow, const PackedA
     const __m256i wu = _mm256_abs_epi8(ws);
     for (int t = 0; t < T; ++t) {
       const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + t * n + b * 32));
-      const __m256i s = _mm256_dpbusd_epi32(zero, wu, _mm256_sign_epi8(x, ws));
+      const __m256i s = DotU8S8(wu, _mm256_sign_epi8(x, ws));
       acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd[t * nb + b]), _mm256_cvtepi32_ps(s), acc[t]);
     }
   }
@@ -268,7 +283,7 @@ __attribute__((noinline)) void LegacyDotsVnni(const uint8_t* wrow, const PackedA
 }
 
 template <int T>
-__attribute__((noinline)) void Q4KDotsVnni(const uint8_t* wrow, const PackedActs& a, int64_t t0, float* out) {
+__attribute__((noinline)) void Q4KDotsX86(const uint8_t* wrow, const PackedActs& a, int64_t t0, float* out) {
   const int64_t nb = a.n_in / kQK_K;
   const __m256i m4 = _mm256_set1_epi8(0x0F), zero = _mm256_setzero_si256();
   __m256 acc[T];
@@ -292,7 +307,7 @@ __attribute__((noinline)) void Q4KDotsVnni(const uint8_t* wrow, const PackedActs
       __m256i sum = zero;
       for (int j = 0; j < 8; ++j) {
         const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * j));
-        const __m256i p = _mm256_dpbusd_epi32(zero, q[j], xv);
+        const __m256i p = DotU8S8(q[j], xv);
         sum = _mm256_add_epi32(sum, _mm256_mullo_epi32(p, _mm256_set1_epi32(sc[j])));
       }
       const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums));
@@ -305,7 +320,7 @@ __attribute__((noinline)) void Q4KDotsVnni(const uint8_t* wrow, const PackedActs
 }
 
 template <int T>
-__attribute__((noinline)) void Q6KDotsVnni(const uint8_t* wrow, const PackedActs& a, int64_t t0, float* out) {
+__attribute__((noinline)) void Q6KDotsX86(const uint8_t* wrow, const PackedActs& a, int64_t t0, float* out) {
   const int64_t nb = a.n_in / kQK_K;
   const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03), zero = _mm256_setzero_si256();
   __m256 acc[T];
@@ -337,7 +352,7 @@ __attribute__((noinline)) void Q6KDotsVnni(const uint8_t* wrow, const PackedActs
       __m256i sum = zero;
       for (int g = 0; g < 8; ++g) {
         const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * g));
-        sum = _mm256_add_epi32(sum, _mm256_mullo_epi32(_mm256_dpbusd_epi32(zero, q[g], xv), scv[g]));
+        sum = _mm256_add_epi32(sum, _mm256_mullo_epi32(DotU8S8(q[g], xv), scv[g]));
       }
       const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums));
       sum = _mm256_sub_epi32(sum, _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
@@ -346,6 +361,15 @@ __attribute__((noinline)) void Q6KDotsVnni(const uint8_t* wrow, const PackedActs
   }
   for (int t = 0; t < T; ++t) out[t] = HsumPs(acc[t]);
 }
+
+#if HWY_TARGET == HWY_AVX3_DL
+#pragma GCC pop_options
+#endif
+#endif  // HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
+
+#if HWY_TARGET == HWY_AVX3_DL
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,avx2,fma,f16c,bmi2,no-avxvnni")
 
 // ---- Interleaved 16-row groups (kernels/repack.h), 512-bit: lane r of every vector is row r.
 
@@ -485,11 +509,11 @@ HWY_INLINE void RowDots(DType type, const uint8_t* wrow, const PackedActs& a, in
       return FloatDots<T>(LoadF16{reinterpret_cast<const uint16_t*>(wrow)}, &a.f[t0 * n], n, n, out);
     case DType::kBF16:
       return FloatDots<T>(LoadBF16{reinterpret_cast<const uint16_t*>(wrow)}, &a.f[t0 * n], n, n, out);
-#if HWY_TARGET == HWY_AVX3_DL
-    case DType::kQ8_0: return LegacyDotsVnni<T, false>(wrow, a, t0, out);
-    case DType::kQ4_0: return LegacyDotsVnni<T, true>(wrow, a, t0, out);
-    case DType::kQ4_K: return Q4KDotsVnni<T>(wrow, a, t0, out);
-    case DType::kQ6_K: return Q6KDotsVnni<T>(wrow, a, t0, out);
+#if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
+    case DType::kQ8_0: return LegacyDotsX86<T, false>(wrow, a, t0, out);
+    case DType::kQ4_0: return LegacyDotsX86<T, true>(wrow, a, t0, out);
+    case DType::kQ4_K: return Q4KDotsX86<T>(wrow, a, t0, out);
+    case DType::kQ6_K: return Q6KDotsX86<T>(wrow, a, t0, out);
 #else
     case DType::kQ8_0: return LegacyDotsGeneric<T, false>(wrow, a, t0, out);
     case DType::kQ4_0: return LegacyDotsGeneric<T, true>(wrow, a, t0, out);

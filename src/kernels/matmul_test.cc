@@ -15,6 +15,8 @@
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/repack.h"
+#include "tensor/fp16.h"
+#include "tensor/quant_blocks.h"
 #include "tensor/traits.h"
 
 namespace flotilla {
@@ -129,6 +131,45 @@ INSTANTIATE_TEST_SUITE_P(Dtypes, MatMulSimd,
                          ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
                                            DType::kQ4_K, DType::kQ6_K),
                          [](const auto& info) { return std::string(DTypeName(info.param)); });
+
+// Q8_0 weights at the ends of their range (-128, which the quantizer never writes but a file may hold,
+// and 127) against activations that quantize to +-127 with the signs that make every product the
+// largest: the pairs that AVX2 sums in int16 reach 2 * 128 * 127 and must not saturate.
+TEST(MatMulSimd, ExtremeQ8_0ProductsMatchReferenceOnEveryTarget) {
+  const int64_t n_in = 3 * kQK8_0, n_out = 5, n_tokens = 3;
+  std::vector<BlockQ8_0> blocks(static_cast<size_t>(n_out * n_in / kQK8_0));
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    blocks[b].d = FP32ToFP16(0.01f * static_cast<float>(b + 1));
+    for (int j = 0; j < kQK8_0; ++j) blocks[b].qs[j] = static_cast<int8_t>((j + static_cast<int>(b)) % 3 == 0 ? 127 : -128);
+  }
+  TensorView w;
+  w.dtype = DType::kQ8_0;
+  w.ne[0] = n_in;
+  w.ne[1] = n_out;
+  w.data = reinterpret_cast<const uint8_t*>(blocks.data());
+  std::vector<float> x(static_cast<size_t>(n_in * n_tokens));
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t k = 0; k < n_in; ++k) {  // the sign of row 0's weight (or its opposite for token 1)
+      const float sign = blocks[k / kQK8_0].qs[k % kQK8_0] > 0 ? 1.0f : -1.0f;
+      x[t * n_in + k] = (t == 1 ? -sign : sign) * (1.0f + 0.5f * static_cast<float>(t));
+    }
+  }
+  ThreadPool pool(1);
+  std::vector<float> y_ref(static_cast<size_t>(n_out * n_tokens));
+  MatMul_ref(pool, w, x.data(), n_tokens, y_ref.data());
+  ASSERT_GT(std::fabs(y_ref[0]), 1.0f);
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    PackedActs acts;
+    PackActivations(DType::kQ8_0, x.data(), n_tokens, n_in, &acts);
+    std::vector<float> y(y_ref.size(), NAN);
+    MatMulRows(w, acts, y.data(), 0, n_out);
+    for (size_t i = 0; i < y.size(); ++i) {
+      ASSERT_NEAR(y[i], y_ref[i], 1e-5f * std::fabs(y_ref[i]) + 1e-5f) << hwy::TargetName(target) << " at " << i;
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
 
 // Weights with an interleaved copy (kernels/repack.h): whole 16-row groups come from the copy where the
 // target has kernels for it, partial groups and other targets from the file layout; splits that cut
