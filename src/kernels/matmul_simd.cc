@@ -21,6 +21,7 @@
 
 #include "flotilla/check.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_groups_avx2.h"
 #include "kernels/matmul_kquant.h"
 #include "kernels/prefetch.h"
 #include "kernels/repack.h"
@@ -250,15 +251,17 @@ inline float HsumPs(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// Q8_0 (kQ4 = false) or Q4_0 (kQ4 = true) row against tokens t0..t0+T-1. Even and odd blocks add into
+// separate sums, so two float chains are in flight (one chain held decode to one block per FMA latency).
 template <int T, bool kQ4>
 __attribute__((noinline)) void LegacyDotsX86(const uint8_t* wrow, const PackedActs& a, int64_t t0, float* out) {
   const int64_t n = a.n_in, nb = n / 32;
   const __m256i m4 = _mm256_set1_epi8(0x0F), m8 = _mm256_set1_epi8(8);
-  __m256 acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  __m256 acc[2][T];
+  for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
   const int8_t* xq = &a.q[t0 * n];
   const float* xd = &a.d[t0 * nb];
-  for (int64_t b = 0; b < nb; ++b) {
+  const auto block = [&](int64_t b, __m256* sums) {
     float dw;
     __m256i ws;  // signed weights; the products are |w| x sign(x, w), as llama.cpp forms them
     if constexpr (kQ4) {
@@ -276,58 +279,84 @@ __attribute__((noinline)) void LegacyDotsX86(const uint8_t* wrow, const PackedAc
     for (int t = 0; t < T; ++t) {
       const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + t * n + b * 32));
       const __m256i s = DotU8S8(wu, _mm256_sign_epi8(x, ws));
-      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd[t * nb + b]), _mm256_cvtepi32_ps(s), acc[t]);
+      sums[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd[t * nb + b]), _mm256_cvtepi32_ps(s), sums[t]);
     }
+  };
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    if (T == 1) PrefetchAheadNta(reinterpret_cast<const BlockQ8_0*>(wrow) + b, 1);
+    if (T == 1) PrefetchAheadNta(reinterpret_cast<const BlockQ8_0*>(wrow) + b + 1, 1);
+    block(b, acc[0]);
+    block(b + 1, acc[1]);
   }
-  for (int t = 0; t < T; ++t) out[t] = HsumPs(acc[t]);
+  if (b < nb) block(b, acc[0]);
+  for (int t = 0; t < T; ++t) out[t] = HsumPs(_mm256_add_ps(acc[0][t], acc[1][t]));
 }
 
+// Sum of the int32 lanes of v.
+inline int32_t HsumEpi32(__m128i v) {
+  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(v);
+}
+inline int32_t HsumEpi32(__m256i v) {
+  return HsumEpi32(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+}
+
+// Q4_K row: x = d * sc * q - dmin * m per sub-block of 32. The integer sums of a block are exact
+// (int16 pairs of q x x stay within 2 * 15 * 127), so it adds to a token's float sum once.
 template <int T>
 __attribute__((noinline)) void Q4KDotsX86(const uint8_t* wrow, const PackedActs& a, int64_t t0, float* out) {
   const int64_t nb = a.n_in / kQK_K;
-  const __m256i m4 = _mm256_set1_epi8(0x0F), zero = _mm256_setzero_si256();
-  __m256 acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  float acc[T] = {};
   for (int64_t b = 0; b < nb; ++b) {
     const auto* blk = reinterpret_cast<const BlockQ4_K*>(wrow) + b;
-    uint8_t sc[8], mn[8];
-    for (int j = 0; j < 8; ++j) ScaleMinK4(j, blk->scales, &sc[j], &mn[j]);
+    // The 6-bit scales and mins of ScaleMinK4, four at a time: bytes 0-7 of sm are sc[0..7], 8-15 m[0..7].
+    uint32_t u[3];
+    std::memcpy(u, blk->scales, sizeof(u));
+    const uint32_t sc_lo = u[0] & 0x3F3F3F3F, mn_lo = u[1] & 0x3F3F3F3F;
+    const uint32_t sc_hi = (u[2] & 0x0F0F0F0F) | ((u[0] >> 6 & 0x03030303) << 4);
+    const uint32_t mn_hi = (u[2] >> 4 & 0x0F0F0F0F) | ((u[1] >> 6 & 0x03030303) << 4);
+    const __m128i sm = _mm_set_epi32(static_cast<int32_t>(mn_hi), static_cast<int32_t>(mn_lo),
+                                     static_cast<int32_t>(sc_hi), static_cast<int32_t>(sc_lo));
+    const __m256i scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));  // sc[0..7] as int16, twice
+    const __m128i mins = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));              // m[0..7] as int16
     __m256i q[8];
     for (int p = 0; p < 4; ++p) {
       const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs + 32 * p));
       q[2 * p] = _mm256_and_si256(v, m4);
       q[2 * p + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
     }
-    // mins paired with bsums: lane k of madd = m[k/2] * bsum[2(k/2)] + ... -> use 16-bit pairs.
-    const __m256i mins16 = _mm256_setr_epi16(mn[0], mn[0], mn[1], mn[1], mn[2], mn[2], mn[3], mn[3], mn[4],
-                                             mn[4], mn[5], mn[5], mn[6], mn[6], mn[7], mn[7]);
     const float d = _cvtsh_ss(blk->d), dmin = _cvtsh_ss(blk->dmin);
     for (int t = 0; t < T; ++t) {
       const BlockQ8_K& x = a.k[(t0 + t) * nb + b];
-      __m256i sum = zero;
+      __m256i sum = _mm256_setzero_si256();
       for (int j = 0; j < 8; ++j) {
+        const __m256i sc = _mm256_shuffle_epi8(scales, _mm256_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * j)));
         const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * j));
-        const __m256i p = DotU8S8(q[j], xv);
-        sum = _mm256_add_epi32(sum, _mm256_mullo_epi32(p, _mm256_set1_epi32(sc[j])));
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], xv), sc));
       }
-      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums));
-      const __m256i msum = _mm256_madd_epi16(bs, mins16);
-      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * x.d), _mm256_cvtepi32_ps(sum), acc[t]);
-      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * x.d), _mm256_cvtepi32_ps(msum), acc[t]);
+      // m[j] times the sum of x over sub-block j (two bsums of 16).
+      const __m128i pairs = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.bsums)),
+                                           _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.bsums + 8)));
+      const int32_t msum = HsumEpi32(_mm_madd_epi16(pairs, mins));
+      acc[t] += d * x.d * static_cast<float>(HsumEpi32(sum)) - dmin * x.d * static_cast<float>(msum);
     }
   }
-  for (int t = 0; t < T; ++t) out[t] = HsumPs(acc[t]);
+  for (int t = 0; t < T; ++t) out[t] = acc[t];
 }
 
+// Q6_K row: x = d * sc * (q - 32) per sub-block of 16; q unsigned (0..63) in the products, the offset
+// from the bsums. Int16 pairs of q x x stay within 2 * 63 * 127.
 template <int T>
 __attribute__((noinline)) void Q6KDotsX86(const uint8_t* wrow, const PackedActs& a, int64_t t0, float* out) {
   const int64_t nb = a.n_in / kQK_K;
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03), zero = _mm256_setzero_si256();
-  __m256 acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
+  float acc[T] = {};
   for (int64_t b = 0; b < nb; ++b) {
     const auto* blk = reinterpret_cast<const BlockQ6_K*>(wrow) + b;
-    __m256i q[8], scv[8];
+    __m256i q[8];
     for (int h = 0; h < 2; ++h) {
       const __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->ql + 64 * h));
       const __m256i qb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->ql + 64 * h + 32));
@@ -340,26 +369,25 @@ __attribute__((noinline)) void Q6KDotsX86(const uint8_t* wrow, const PackedActs&
       q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qa, 4), m4), hi(4));
       q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qb, 4), m4), hi(6));
     }
-    for (int g = 0; g < 8; ++g) {
-      const int s0 = blk->scales[2 * g], s1 = blk->scales[2 * g + 1];
-      scv[g] = _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1);
-    }
-    // sum_i sc[i] * bsum[i] * 32: the q - 32 offset.
-    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->scales)));
+    const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->scales));
+    const __m256i sc16 = _mm256_cvtepi8_epi16(s8);
     const float d = _cvtsh_ss(blk->d);
     for (int t = 0; t < T; ++t) {
       const BlockQ8_K& x = a.k[(t0 + t) * nb + b];
-      __m256i sum = zero;
-      for (int g = 0; g < 8; ++g) {
-        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * g));
-        sum = _mm256_add_epi32(sum, _mm256_mullo_epi32(DotU8S8(q[g], xv), scv[g]));
-      }
+      // sum_i sc[i] * bsum[i] * 32: the q - 32 offset.
       const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums));
-      sum = _mm256_sub_epi32(sum, _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
-      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * x.d), _mm256_cvtepi32_ps(sum), acc[t]);
+      __m256i sum = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
+      for (int g = 0; g < 8; ++g) {
+        // int16 lanes 0-7: sc[2g] (the first 16 bytes of the 32), lanes 8-15: sc[2g + 1].
+        const __m128i pick = _mm_set_epi64x(0x0101010101010101LL * (2 * g + 1), 0x0101010101010101LL * (2 * g));
+        const __m256i sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s8, pick));
+        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * g));
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(q[g], xv), sc));
+      }
+      acc[t] += d * x.d * static_cast<float>(HsumEpi32(sum));
     }
   }
-  for (int t = 0; t < T; ++t) out[t] = HsumPs(acc[t]);
+  for (int t = 0; t < T; ++t) out[t] = acc[t];
 }
 
 #if HWY_TARGET == HWY_AVX3_DL
@@ -548,19 +576,31 @@ void RowByRow(const TensorView& w, const PackedActs& a, float* y, int64_t r0, in
   }
 }
 
+// Whether this target's kernels read dtype's interleaved copy: AVX3_DL every type with one, AVX2 all
+// but the K-quants (whose AVX2 kernels read the file layout).
+bool ReadsRows16(DType dtype) {
+  if (InterleavedGroupBytes(dtype, 256) == 0) return false;
+  if (HWY_TARGET == HWY_AVX3_DL) return true;
+  return HWY_TARGET == HWY_AVX2 && dtype != DType::kQ4_K && dtype != DType::kQ6_K;
+}
+
 // y[t, r] for r in [r0, r1), all tokens; y: [n_tokens, n_out]. Whole 16-row groups come from the
 // interleaved copy where this target has kernels for it.
 void MatMulRowsImpl(const TensorView& w, const PackedActs& a, float* y, int64_t r0, int64_t r1) {
-#if HWY_TARGET == HWY_AVX3_DL
-  if (w.rows16 != nullptr) {
+#if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
+  if (w.rows16 != nullptr && ReadsRows16(w.dtype)) {
     const int64_t g0 = (r0 + kInterleaveRows - 1) / kInterleaveRows, g1 = r1 / kInterleaveRows;
     if (g0 < g1) {
       RowByRow(w, a, y, r0, g0 * kInterleaveRows);
+#if HWY_TARGET == HWY_AVX2
+      flotilla::MatMulGroupsAvx2(w, a, y, g0, g1);  // matmul_groups_avx2_simd.cc
+#else
       if (w.dtype == DType::kQ4_K || w.dtype == DType::kQ6_K) {
         flotilla::MatMulGroupsKQuant(w, a, y, g0, g1);  // matmul_kquant_simd.cc
       } else {
         MatMulGroups(w, a, y, g0, g1);
       }
+#endif
       RowByRow(w, a, y, g1 * kInterleaveRows, r1);
       return;
     }
@@ -571,7 +611,6 @@ void MatMulRowsImpl(const TensorView& w, const PackedActs& a, float* y, int64_t 
 
 int64_t SimdTarget() { return HWY_TARGET; }
 
-bool UsesRows16() { return HWY_TARGET == HWY_AVX3_DL; }
 
 }  // namespace HWY_NAMESPACE
 }  // namespace flotilla
@@ -582,9 +621,9 @@ namespace flotilla {
 
 HWY_EXPORT(MatMulRowsImpl);
 HWY_EXPORT(SimdTarget);
-HWY_EXPORT(UsesRows16);
+HWY_EXPORT(ReadsRows16);
 
-bool InterleavedKernelsAvailable() { return HWY_DYNAMIC_DISPATCH(UsesRows16)(); }
+bool InterleavedKernelsAvailable(DType dtype) { return HWY_DYNAMIC_DISPATCH(ReadsRows16)(dtype); }
 
 const char* MatMulSimdTargetName() { return hwy::TargetName(HWY_DYNAMIC_DISPATCH(SimdTarget)()); }
 

@@ -1,4 +1,5 @@
-// Weights interleaved in groups of 16 rows for the AVX-512 VNNI matmul kernels.
+// Weights interleaved in groups of 16 rows for the AVX-512 VNNI matmul kernels (and, as two halves of 8
+// rows, the AVX2 ones: kernels/matmul_groups_avx2.h).
 //
 // In the file layout a block holds 32 weights of one row, so an integer dot product leaves 8 partial
 // sums of ONE row in a vector and every block costs a horizontal reduction. Interleaved, one 512-bit
@@ -82,8 +83,9 @@ void InterleaveRows(const TensorView& w, uint8_t* out);
 bool CanRebuildRows(DType dtype);
 void RebuildRow(const TensorView& w, int64_t i, uint8_t* row);
 
-// True when the matmul kernels chosen for this CPU read interleaved weights (TensorView::rows16);
-// elsewhere a copy would only cost memory.
-bool InterleavedKernelsAvailable();
+// True when the matmul kernels chosen for this CPU read interleaved weights of dtype
+// (TensorView::rows16): on AVX-512 VNNI every type with a layout, on AVX2 all but Q4_K and Q6_K.
+// Elsewhere a copy would only cost memory.
+bool InterleavedKernelsAvailable(DType dtype);
 
 }  // namespace flotilla
