@@ -293,23 +293,18 @@ __attribute__((noinline)) void LegacyDotsX86(const uint8_t* wrow, const PackedAc
   for (int t = 0; t < T; ++t) out[t] = HsumPs(_mm256_add_ps(acc[0][t], acc[1][t]));
 }
 
-// Sum of the int32 lanes of v.
-inline int32_t HsumEpi32(__m128i v) {
-  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 3, 2)));
-  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm_cvtsi128_si32(v);
-}
-inline int32_t HsumEpi32(__m256i v) {
-  return HsumEpi32(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
-}
-
 // Q4_K row: x = d * sc * q - dmin * m per sub-block of 32. The integer sums of a block are exact
-// (int16 pairs of q x x stay within 2 * 15 * 127), so it adds to a token's float sum once.
+// (int16 pairs of q x x stay within 2 * 15 * 127) and add to a token's float sums once per block.
 template <int T>
 __attribute__((noinline)) void Q4KDotsX86(const uint8_t* wrow, const PackedActs& a, int64_t t0, float* out) {
   const int64_t nb = a.n_in / kQK_K;
   const __m256i m4 = _mm256_set1_epi8(0x0F);
-  float acc[T] = {};
+  __m256 acc[T];   // d * xd * sum_j sc_j * dot_j, per lane
+  __m128 macc[T];  // dmin * xd * sum_j m_j * (sum of x over sub-block j), per lane
+  for (int t = 0; t < T; ++t) {
+    acc[t] = _mm256_setzero_ps();
+    macc[t] = _mm_setzero_ps();
+  }
   for (int64_t b = 0; b < nb; ++b) {
     const auto* blk = reinterpret_cast<const BlockQ4_K*>(wrow) + b;
     // The 6-bit scales and mins of ScaleMinK4, four at a time: bytes 0-7 of sm are sc[0..7], 8-15 m[0..7].
@@ -340,11 +335,11 @@ __attribute__((noinline)) void Q4KDotsX86(const uint8_t* wrow, const PackedActs&
       // m[j] times the sum of x over sub-block j (two bsums of 16).
       const __m128i pairs = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.bsums)),
                                            _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.bsums + 8)));
-      const int32_t msum = HsumEpi32(_mm_madd_epi16(pairs, mins));
-      acc[t] += d * x.d * static_cast<float>(HsumEpi32(sum)) - dmin * x.d * static_cast<float>(msum);
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * x.d), _mm256_cvtepi32_ps(sum), acc[t]);
+      macc[t] = _mm_fmadd_ps(_mm_set1_ps(dmin * x.d), _mm_cvtepi32_ps(_mm_madd_epi16(pairs, mins)), macc[t]);
     }
   }
-  for (int t = 0; t < T; ++t) out[t] = acc[t];
+  for (int t = 0; t < T; ++t) out[t] = HsumPs(_mm256_sub_ps(acc[t], _mm256_castps128_ps256(macc[t])));
 }
 
 // Q6_K row: x = d * sc * (q - 32) per sub-block of 16; q unsigned (0..63) in the products, the offset
@@ -353,7 +348,8 @@ template <int T>
 __attribute__((noinline)) void Q6KDotsX86(const uint8_t* wrow, const PackedActs& a, int64_t t0, float* out) {
   const int64_t nb = a.n_in / kQK_K;
   const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
-  float acc[T] = {};
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const auto* blk = reinterpret_cast<const BlockQ6_K*>(wrow) + b;
     __m256i q[8];
@@ -384,10 +380,10 @@ __attribute__((noinline)) void Q6KDotsX86(const uint8_t* wrow, const PackedActs&
         const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * g));
         sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(q[g], xv), sc));
       }
-      acc[t] += d * x.d * static_cast<float>(HsumEpi32(sum));
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * x.d), _mm256_cvtepi32_ps(sum), acc[t]);
     }
   }
-  for (int t = 0; t < T; ++t) out[t] = acc[t];
+  for (int t = 0; t < T; ++t) out[t] = HsumPs(acc[t]);
 }
 
 #if HWY_TARGET == HWY_AVX3_DL
@@ -555,22 +551,24 @@ HWY_INLINE void RowDots(DType type, const uint8_t* wrow, const PackedActs& a, in
 // y[t, r] for r in [r0, r1), all tokens, from the file layout; y: [n_tokens, n_out].
 void RowByRow(const TensorView& w, const PackedActs& a, float* y, int64_t r0, int64_t r1) {
   const int64_t n_out = w.n_rows(), nt = a.n_tokens;
+  const uint64_t row_bytes = w.row_bytes();
+  const auto row = [&](int64_t r) { return w.data + static_cast<uint64_t>(r) * row_bytes; };
   float out[kTokenTile];
   for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
     const int64_t re = std::min(rb + kRowBlock, r1);
     int64_t t = 0;
     for (; t + kTokenTile <= nt; t += kTokenTile) {
       for (int64_t r = rb; r < re; ++r) {
-        RowDots<kTokenTile>(w.dtype, w.row(r), a, t, out);
+        RowDots<kTokenTile>(w.dtype, row(r), a, t, out);
         for (int j = 0; j < kTokenTile; ++j) y[(t + j) * n_out + r] = out[j];
       }
     }
     const int64_t rest = nt - t;
     if (rest == 0) continue;
     for (int64_t r = rb; r < re; ++r) {
-      if (rest == 1) RowDots<1>(w.dtype, w.row(r), a, t, out);
-      if (rest == 2) RowDots<2>(w.dtype, w.row(r), a, t, out);
-      if (rest == 3) RowDots<3>(w.dtype, w.row(r), a, t, out);
+      if (rest == 1) RowDots<1>(w.dtype, row(r), a, t, out);
+      if (rest == 2) RowDots<2>(w.dtype, row(r), a, t, out);
+      if (rest == 3) RowDots<3>(w.dtype, row(r), a, t, out);
       for (int j = 0; j < rest; ++j) y[(t + j) * n_out + r] = out[j];
     }
   }
