@@ -10,6 +10,7 @@
 
 #include <type_traits>
 
+#include "flotilla/check.h"
 #include "kernels/matmul.h"
 #include "kernels/repack.h"
 
@@ -35,6 +36,33 @@ inline void ForEachGroupTile(const TensorView& w, const PackedActs& a, float* y,
     [&]<int... R>(std::integer_sequence<int, R...>) {  // the tile of `rest` tokens
       ((rest == R + 1 ? dots(std::integral_constant<int, R + 1>{}, group, t, yg + t * n_out) : void()), ...);
     }(std::make_integer_sequence<int, kTile - 1>{});
+  }
+}
+
+// Groups [g0, g1) of w.rows16 and every token, for Q8_0, Q4_0, F32, F16 and BF16 weights, by the
+// kernels of K: K::Ints<T, kQ4>(group, a, t0, y_tile, ys) for Q8_0 (kQ4 false) and Q4_0 in tiles of
+// K::kIntTile tokens, K::Floats<T, kType>(...) for the float types in tiles of K::kFloatTile; ys =
+// w.n_rows() is y's row stride.
+template <class K>
+inline void MatMulGroupsByType(const TensorView& w, const PackedActs& a, float* y, int64_t g0, int64_t g1) {
+  const int64_t ys = w.n_rows();
+  const auto floats = [&]<DType kType>() {
+    ForEachGroupTile<K::kFloatTile>(w, a, y, g0, g1, [&](auto tile, const uint8_t* group, int64_t t0, float* yt) {
+      K::template Floats<decltype(tile)::value, kType>(group, a, t0, yt, ys);
+    });
+  };
+  const auto ints = [&]<bool kQ4>() {
+    ForEachGroupTile<K::kIntTile>(w, a, y, g0, g1, [&](auto tile, const uint8_t* group, int64_t t0, float* yt) {
+      K::template Ints<decltype(tile)::value, kQ4>(group, a, t0, yt, ys);
+    });
+  };
+  switch (w.dtype) {
+    case DType::kQ8_0: return ints.template operator()<false>();
+    case DType::kQ4_0: return ints.template operator()<true>();
+    case DType::kF32: return floats.template operator()<DType::kF32>();
+    case DType::kF16: return floats.template operator()<DType::kF16>();
+    case DType::kBF16: return floats.template operator()<DType::kBF16>();
+    default: CHECK(false);
   }
 }
 

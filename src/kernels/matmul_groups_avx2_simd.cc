@@ -128,27 +128,22 @@ __attribute__((noinline)) void GroupDotsFloatAvx2(const uint8_t* group, const Pa
   }
 }
 
-void MatMulGroupsAvx2Impl(const TensorView& w, const PackedActs& a, float* y, int64_t g0, int64_t g1) {
-  const int64_t ys = w.n_rows();
-  const auto floats = [&]<DType kType>() {
-    ForEachGroupTile<kFloatTokenTile>(w, a, y, g0, g1, [&](auto tile, const uint8_t* group, int64_t t0, float* yt) {
-      GroupDotsFloatAvx2<decltype(tile)::value, kType>(group, a, t0, yt, ys);
-    });
-  };
-  const auto ints = [&]<bool kQ4>() {
-    ForEachGroupTile<kIntTokenTile>(w, a, y, g0, g1, [&](auto tile, const uint8_t* group, int64_t t0, float* yt) {
-      GroupDotsAvx2<decltype(tile)::value, kQ4>(group, a, t0, yt, ys);
-    });
-  };
-  CHECK(w.rows16 != nullptr);
-  switch (w.dtype) {
-    case DType::kQ8_0: return ints.template operator()<false>();
-    case DType::kQ4_0: return ints.template operator()<true>();
-    case DType::kF32: return floats.template operator()<DType::kF32>();
-    case DType::kF16: return floats.template operator()<DType::kF16>();
-    case DType::kBF16: return floats.template operator()<DType::kBF16>();
-    default: CHECK(false);
+// The kernels above for MatMulGroupsByType (group_tiles-inl.h).
+struct GroupKernelsAvx2 {
+  static constexpr int kIntTile = kIntTokenTile, kFloatTile = kFloatTokenTile;
+  template <int T, bool kQ4>
+  static void Ints(const uint8_t* group, const PackedActs& a, int64_t t0, float* y, int64_t ys) {
+    GroupDotsAvx2<T, kQ4>(group, a, t0, y, ys);
   }
+  template <int T, DType kType>
+  static void Floats(const uint8_t* group, const PackedActs& a, int64_t t0, float* y, int64_t ys) {
+    GroupDotsFloatAvx2<T, kType>(group, a, t0, y, ys);
+  }
+};
+
+void MatMulGroupsAvx2Impl(const TensorView& w, const PackedActs& a, float* y, int64_t g0, int64_t g1) {
+  CHECK(w.rows16 != nullptr);
+  MatMulGroupsByType<GroupKernelsAvx2>(w, a, y, g0, g1);
 }
 
 #else

@@ -494,28 +494,18 @@ __attribute__((noinline)) void GroupDotsFloat(const uint8_t* group, const Packed
   }
 }
 
-// Groups [g0, g1) of w.rows16, all tokens.
-void MatMulGroups(const TensorView& w, const PackedActs& a, float* y, int64_t g0, int64_t g1) {
-  const int64_t ys = w.n_rows();
-  const auto floats = [&]<DType kType>() {
-    ForEachGroupTile<kFloatTokenTile>(w, a, y, g0, g1, [&](auto tile, const uint8_t* group, int64_t t0, float* yt) {
-      GroupDotsFloat<decltype(tile)::value, kType>(group, a, t0, yt, ys);
-    });
-  };
-  const auto ints = [&]<bool kNibbles>() {
-    ForEachGroupTile<kGroupTokenTile>(w, a, y, g0, g1, [&](auto tile, const uint8_t* group, int64_t t0, float* yt) {
-      GroupDotsVnni<decltype(tile)::value, kNibbles>(group, a, t0, yt, ys);
-    });
-  };
-  switch (w.dtype) {
-    case DType::kQ8_0: return ints.template operator()<false>();
-    case DType::kQ4_0: return ints.template operator()<true>();
-    case DType::kF32: return floats.template operator()<DType::kF32>();
-    case DType::kF16: return floats.template operator()<DType::kF16>();
-    case DType::kBF16: return floats.template operator()<DType::kBF16>();
-    default: CHECK(false);
+// The kernels above for MatMulGroupsByType (group_tiles-inl.h).
+struct GroupKernels512 {
+  static constexpr int kIntTile = kGroupTokenTile, kFloatTile = kFloatTokenTile;
+  template <int T, bool kQ4>
+  static void Ints(const uint8_t* group, const PackedActs& a, int64_t t0, float* y, int64_t ys) {
+    GroupDotsVnni<T, kQ4>(group, a, t0, y, ys);
   }
-}
+  template <int T, DType kType>
+  static void Floats(const uint8_t* group, const PackedActs& a, int64_t t0, float* y, int64_t ys) {
+    GroupDotsFloat<T, kType>(group, a, t0, y, ys);
+  }
+};
 
 #pragma GCC pop_options
 #endif  // HWY_TARGET == HWY_AVX3_DL
@@ -596,7 +586,7 @@ void MatMulRowsImpl(const TensorView& w, const PackedActs& a, float* y, int64_t 
       if (w.dtype == DType::kQ4_K || w.dtype == DType::kQ6_K) {
         flotilla::MatMulGroupsKQuant(w, a, y, g0, g1);  // matmul_kquant_simd.cc
       } else {
-        MatMulGroups(w, a, y, g0, g1);
+        MatMulGroupsByType<GroupKernels512>(w, a, y, g0, g1);
       }
 #endif
       RowByRow(w, a, y, g1 * kInterleaveRows, r1);
