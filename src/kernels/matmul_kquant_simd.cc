@@ -39,17 +39,6 @@ namespace HWY_NAMESPACE {
 
 constexpr int kKTokenTile = 8;  // tokens sharing one decoded sub-block
 
-// One token streams the weights from memory once: the hardware prefetchers alone leave it well short
-// of the read bandwidth (one thread, 4096x32768 q4_K: 24 GB/s; with 8 KiB of software prefetch
-// ahead, 45). Part j of 8 of the Block at blk requests its share of the lines kPrefetchAhead bytes
-// ahead (kernels/prefetch.h, the distance every decode kernel uses), into L1.
-template <typename Block>
-inline void PrefetchPartAhead(const Block* blk, int j) {
-  constexpr int kLines = (sizeof(Block) + 63) / 64, kPerPart = (kLines + 7) / 8;
-  const char* p = reinterpret_cast<const char*>(blk) + kPrefetchAhead;
-  for (int l = kPerPart * j; l < kPerPart * (j + 1) && l < kLines; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
-}
-
 // Bit matrices for gf2p8affineqb, which sets bit i of each byte to the parity of (byte 7 - i of the
 // matrix) & (the byte): one instruction moves bit fields within bytes and clears the rest.
 constexpr int64_t kHighNibbleDown = 0x1020408000000000;  // bits 4..7 -> 0..3

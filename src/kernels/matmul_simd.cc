@@ -564,12 +564,9 @@ void RowByRow(const TensorView& w, const PackedActs& a, float* y, int64_t r0, in
   }
 }
 
-// Whether this target's kernels read dtype's interleaved copy: AVX3_DL every type with one, AVX2 all
-// but the K-quants (whose AVX2 kernels read the file layout).
+// Whether this target's kernels read dtype's interleaved copy: on AVX3_DL and AVX2, every type with one.
 bool ReadsRows16(DType dtype) {
-  if (InterleavedGroupBytes(dtype, 256) == 0) return false;
-  if (HWY_TARGET == HWY_AVX3_DL) return true;
-  return HWY_TARGET == HWY_AVX2 && dtype != DType::kQ4_K && dtype != DType::kQ6_K;
+  return (HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2) && InterleavedGroupBytes(dtype, 256) != 0;
 }
 
 // y[t, r] for r in [r0, r1), all tokens; y: [n_tokens, n_out]. Whole 16-row groups come from the

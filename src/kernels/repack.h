@@ -84,8 +84,8 @@ bool CanRebuildRows(DType dtype);
 void RebuildRow(const TensorView& w, int64_t i, uint8_t* row);
 
 // True when the matmul kernels chosen for this CPU read interleaved weights of dtype
-// (TensorView::rows16): on AVX-512 VNNI every type with a layout, on AVX2 all but Q4_K and Q6_K.
-// Elsewhere a copy would only cost memory.
+// (TensorView::rows16): on AVX-512 VNNI and AVX2, every type with a layout. Elsewhere a copy would only
+// cost memory.
 bool InterleavedKernelsAvailable(DType dtype);
 
 }  // namespace flotilla
