@@ -24,8 +24,8 @@ double MeasureReadBandwidth(ThreadPool& pool, int64_t bytes = int64_t{512} << 20
 double MeasurePeakGflops(ThreadPool& pool, int reps = 3);
 
 // Peak int8 dot-product throughput in GOP/s (a multiply-add counts 2) with the instruction the
-// quantized matmul kernels use on this CPU (vpdpbusd with AVX-512 VNNI; int16 multiply-add pairs
-// elsewhere), on pool.n_threads() threads of its own; best of `reps`.
+// quantized matmul kernels use on this CPU (vpdpbusd with AVX-512 VNNI; vpmaddubsw with AVX2; int16
+// multiply-add pairs elsewhere), on pool.n_threads() threads of its own; best of `reps`.
 double MeasurePeakInt8Gops(ThreadPool& pool, int reps = 3);
 
 }  // namespace flotilla
