@@ -35,8 +35,8 @@ namespace HWY_NAMESPACE {
 #if HWY_TARGET == HWY_AVX2
 
 constexpr int kIntTokenTile = 4;    // tokens sharing one decoded half-block (T + 8 weights fit 16 registers)
-constexpr int kFloatTokenTile = 2;  // tokens sharing one float column: T x P accumulators
-constexpr int kFloatPartials = 4;   // P: partial sums per token (element k mod P), in flight at T = 1
+constexpr int kFloatTokenTile = 4;  // tokens sharing one float column: T x P accumulators
+constexpr int kFloatPartials = 2;   // P: partial sums per token (element k mod P)
 
 // y[t * ys + 8h + r] = dot(row 8h + r of the group, x_{t0 + t}) for r < 8, h < 2, t < T.
 template <int T, bool kQ4>
@@ -99,33 +99,40 @@ HWY_INLINE __m256 LoadHalfColumn(const uint8_t* group, int64_t k, int h) {
   }
 }
 
-// The same for float weights; P partial sums per token, whatever T, so a token's result does not
-// depend on the tile it ran in (batched sequences equal sequences run alone).
+// The same for float weights; P partial sums per token (element k mod P), whatever T, so a token's
+// result does not depend on the tile it ran in (batched sequences equal sequences run alone). One token
+// takes both halves in one pass (4 FMA chains in flight); larger tiles one half per pass (T x P chains,
+// within the 16 registers).
 template <int T, DType kType>
 __attribute__((noinline)) void GroupDotsFloatAvx2(const uint8_t* group, const PackedActs& a, int64_t t0, float* y,
                                                   int64_t ys) {
-  constexpr int P = kFloatPartials;
+  constexpr int P = kFloatPartials, H = T == 1 ? 2 : 1;  // H: halves per pass
   const int64_t n = a.n_in;
   const float* x = &a.f[t0 * n];
-  for (int h = 0; h < 2; ++h) {
-    __m256 acc[T][P];
-    for (int t = 0; t < T; ++t) {
-      for (int p = 0; p < P; ++p) acc[t][p] = _mm256_setzero_ps();
+  for (int h0 = 0; h0 < 2; h0 += H) {
+    __m256 acc[H][T][P];
+    for (int h = 0; h < H; ++h) {
+      for (int t = 0; t < T; ++t) {
+        for (int p = 0; p < P; ++p) acc[h][t][p] = _mm256_setzero_ps();
+      }
     }
     int64_t k = 0;
     for (; k + P <= n; k += P) {
       for (int p = 0; p < P; ++p) {
-        const __m256 w = LoadHalfColumn<kType>(group, k + p, h);
-        for (int t = 0; t < T; ++t) acc[t][p] = _mm256_fmadd_ps(w, _mm256_set1_ps(x[t * n + k + p]), acc[t][p]);
+        for (int h = 0; h < H; ++h) {
+          const __m256 w = LoadHalfColumn<kType>(group, k + p, h0 + h);
+          for (int t = 0; t < T; ++t) acc[h][t][p] = _mm256_fmadd_ps(w, _mm256_set1_ps(x[t * n + k + p]), acc[h][t][p]);
+        }
       }
     }
     for (; k < n; ++k) {
-      const __m256 w = LoadHalfColumn<kType>(group, k, h);
-      for (int t = 0; t < T; ++t) acc[t][0] = _mm256_fmadd_ps(w, _mm256_set1_ps(x[t * n + k]), acc[t][0]);
+      for (int h = 0; h < H; ++h) {
+        const __m256 w = LoadHalfColumn<kType>(group, k, h0 + h);
+        for (int t = 0; t < T; ++t) acc[h][t][0] = _mm256_fmadd_ps(w, _mm256_set1_ps(x[t * n + k]), acc[h][t][0]);
+      }
     }
-    for (int t = 0; t < T; ++t) {
-      const __m256 sum = _mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), _mm256_add_ps(acc[t][2], acc[t][3]));
-      _mm256_storeu_ps(y + t * ys + 8 * h, sum);
+    for (int h = 0; h < H; ++h) {
+      for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * ys + 8 * (h0 + h), _mm256_add_ps(acc[h][t][0], acc[h][t][1]));
     }
   }
 }
