@@ -38,6 +38,13 @@ constexpr int kIntTokenTile = 4;    // tokens sharing one decoded half-block (T 
 constexpr int kFloatTokenTile = 4;  // tokens sharing one float column: T x P accumulators
 constexpr int kFloatPartials = 2;   // P: partial sums per token (element k mod P)
 
+// The 4 bytes at p broadcast to all 8 lanes.
+inline __m256i Broadcast4(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
 // y[t * ys + 8h + r] = dot(row 8h + r of the group, x_{t0 + t}) for r < 8, h < 2, t < T.
 template <int T, bool kQ4>
 __attribute__((noinline)) void GroupDotsAvx2(const uint8_t* group, const PackedActs& a, int64_t t0, float* y,
@@ -71,14 +78,18 @@ __attribute__((noinline)) void GroupDotsAvx2(const uint8_t* group, const PackedA
       }
       for (int t = 0; t < T; ++t) {
         const int8_t* xb = xq + t * n + b * 32;
-        __m256i s = kQ4 ? _mm256_set1_epi32(-8 * xs[t * nb + b]) : _mm256_setzero_si256();
-        for (int j = 0; j < 8; ++j) {
-          int32_t x4;
-          std::memcpy(&x4, xb + 4 * j, 4);
-          const __m256i x = _mm256_set1_epi32(x4);
-          const __m256i p = kQ4 ? _mm256_maddubs_epi16(w[j], x)
-                                : _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(w[j], x));
-          s = _mm256_add_epi32(s, _mm256_madd_epi16(p, ones));
+        __m256i s;
+        if constexpr (kQ4) {  // the 8 pairs of a row sum within 8 * 2 * 15 * 127 in int16
+          __m256i p = _mm256_maddubs_epi16(w[0], Broadcast4(xb));
+          for (int j = 1; j < 8; ++j) p = _mm256_add_epi16(p, _mm256_maddubs_epi16(w[j], Broadcast4(xb + 4 * j)));
+          s = _mm256_add_epi32(_mm256_set1_epi32(-8 * xs[t * nb + b]), _mm256_madd_epi16(p, ones));
+        } else {
+          s = _mm256_setzero_si256();
+          for (int j = 0; j < 8; ++j) {
+            const __m256i x = Broadcast4(xb + 4 * j);
+            const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(w[j], x));
+            s = _mm256_add_epi32(s, _mm256_madd_epi16(p, ones));
+          }
         }
         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(xd[t * nb + b])), acc[t]);
       }
@@ -143,13 +154,6 @@ __attribute__((noinline)) void GroupDotsFloatAvx2(const uint8_t* group, const Pa
 //   Q6_K: acc += d * xd * sum_i sc_i * (dot_i(q, x) - 32 * bsum_i)   (q stored unsigned 0..63)
 // vpmaddubsw pairs are summed in int16 while they fit (Q4_K: 8 pairs of 2 * 15 * 127; Q6_K: 2 of
 // 2 * 63 * 127), then vpmaddwd applies each row's scale, duplicated into both int16 halves of its lane.
-
-// The 4 bytes at p broadcast to all 8 lanes.
-inline __m256i Broadcast4(const void* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
 
 // y[t * ys + 8h + r] = dot(row 8h + r of the Q4_K group, x_{t0 + t}) for r < 8, h < 2, t < T.
 template <int T>
