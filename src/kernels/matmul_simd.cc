@@ -256,6 +256,7 @@ inline float HsumPs(__m256 v) {
 template <int T, bool kQ4>
 __attribute__((noinline)) void LegacyDotsX86(const uint8_t* wrow, const PackedActs& a, int64_t t0, float* out) {
   const int64_t n = a.n_in, nb = n / 32;
+  constexpr int64_t kBlockBytes = kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
   const __m256i m4 = _mm256_set1_epi8(0x0F), m8 = _mm256_set1_epi8(8);
   __m256 acc[2][T];
   for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
@@ -284,8 +285,7 @@ __attribute__((noinline)) void LegacyDotsX86(const uint8_t* wrow, const PackedAc
   };
   int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
-    if (T == 1) PrefetchAheadNta(reinterpret_cast<const BlockQ8_0*>(wrow) + b, 1);
-    if (T == 1) PrefetchAheadNta(reinterpret_cast<const BlockQ8_0*>(wrow) + b + 1, 1);
+    if (T == 1) PrefetchAheadNta(wrow + b * kBlockBytes, 2 * kBlockBytes);
     block(b, acc[0]);
     block(b + 1, acc[1]);
   }
@@ -339,7 +339,7 @@ __attribute__((noinline)) void Q4KDotsX86(const uint8_t* wrow, const PackedActs&
       macc[t] = _mm_fmadd_ps(_mm_set1_ps(dmin * x.d), _mm_cvtepi32_ps(_mm_madd_epi16(pairs, mins)), macc[t]);
     }
   }
-  for (int t = 0; t < T; ++t) out[t] = HsumPs(_mm256_sub_ps(acc[t], _mm256_castps128_ps256(macc[t])));
+  for (int t = 0; t < T; ++t) out[t] = HsumPs(_mm256_sub_ps(acc[t], _mm256_zextps128_ps256(macc[t])));
 }
 
 // Q6_K row: x = d * sc * (q - 32) per sub-block of 16; q unsigned (0..63) in the products, the offset
