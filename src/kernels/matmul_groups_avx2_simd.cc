@@ -1,8 +1,9 @@
 // AVX2 kernels over weights interleaved in 16-row groups (kernels/repack.h): Q8_0, Q4_0, Q4_K, Q6_K, floats;
 // the layout the AVX-512 kernels read: a 256-bit vector holds one half of a 512-bit line, 4 weights
 // (or 1 float element) of 8 rows, so a group is two halves of 8 rows. Each half walks the whole group
-// (the second reads the lines the first brought into L1/L2) with lane r of every vector = row 8h + r:
-// no horizontal sums, one scale vector per block, results stored straight into y.
+// (the second reads the lines the first brought into L1/L2; one token's float products take both in
+// one pass) with lane r of every vector = row 8h + r: no horizontal sums, one scale vector per block,
+// results stored straight into y.
 //   Q4_0: vpmaddubsw of the unsigned nibbles (0..15) against 4 activations broadcast, vpmaddwd into
 //     int32, the -8 folded in as -8 * sum(x) per block (exact, as the reference's integer sum).
 //   Q8_0: the stored w + 128 does not fit vpmaddubsw's int16 pairs, so the products are
