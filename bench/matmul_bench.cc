@@ -41,7 +41,7 @@ void BM_MatMul(benchmark::State& state) {
   Weights w = MakeWeights(dtype, n_in, n_out);
   StatusOr<HugePageBuffer> rows16 = HugePageBuffer::Allocate(InterleavedBytes(w.w));  // as the model keeps it
   if (interleaved) {
-    if (!rows16.ok() || rows16->size() == 0 || !InterleavedKernelsAvailable(dtype)) {
+    if (!rows16.ok() || rows16->size() == 0 || !InterleavedKernelsAvailable()) {
       state.SkipWithError("no interleaved kernel for this dtype on this CPU");
       return;
     }

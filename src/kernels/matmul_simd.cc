@@ -564,16 +564,11 @@ void RowByRow(const TensorView& w, const PackedActs& a, float* y, int64_t r0, in
   }
 }
 
-// Whether this target's kernels read dtype's interleaved copy: on AVX3_DL and AVX2, every type with one.
-bool ReadsRows16(DType dtype) {
-  return (HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2) && InterleavedGroupBytes(dtype, 256) != 0;
-}
-
 // y[t, r] for r in [r0, r1), all tokens; y: [n_tokens, n_out]. Whole 16-row groups come from the
 // interleaved copy where this target has kernels for it.
 void MatMulRowsImpl(const TensorView& w, const PackedActs& a, float* y, int64_t r0, int64_t r1) {
 #if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
-  if (w.rows16 != nullptr && ReadsRows16(w.dtype)) {
+  if (w.rows16 != nullptr) {
     const int64_t g0 = (r0 + kInterleaveRows - 1) / kInterleaveRows, g1 = r1 / kInterleaveRows;
     if (g0 < g1) {
       RowByRow(w, a, y, r0, g0 * kInterleaveRows);
@@ -596,6 +591,7 @@ void MatMulRowsImpl(const TensorView& w, const PackedActs& a, float* y, int64_t 
 
 int64_t SimdTarget() { return HWY_TARGET; }
 
+bool UsesRows16() { return HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2; }
 
 }  // namespace HWY_NAMESPACE
 }  // namespace flotilla
@@ -606,9 +602,9 @@ namespace flotilla {
 
 HWY_EXPORT(MatMulRowsImpl);
 HWY_EXPORT(SimdTarget);
-HWY_EXPORT(ReadsRows16);
+HWY_EXPORT(UsesRows16);
 
-bool InterleavedKernelsAvailable(DType dtype) { return HWY_DYNAMIC_DISPATCH(ReadsRows16)(dtype); }
+bool InterleavedKernelsAvailable() { return HWY_DYNAMIC_DISPATCH(UsesRows16)(); }
 
 const char* MatMulSimdTargetName() { return hwy::TargetName(HWY_DYNAMIC_DISPATCH(SimdTarget)()); }
 

@@ -83,9 +83,8 @@ void InterleaveRows(const TensorView& w, uint8_t* out);
 bool CanRebuildRows(DType dtype);
 void RebuildRow(const TensorView& w, int64_t i, uint8_t* row);
 
-// True when the matmul kernels chosen for this CPU read interleaved weights of dtype
-// (TensorView::rows16): on AVX-512 VNNI and AVX2, every type with a layout. Elsewhere a copy would only
-// cost memory.
-bool InterleavedKernelsAvailable(DType dtype);
+// True when the matmul kernels chosen for this CPU read interleaved weights (TensorView::rows16), of
+// every type with a layout: AVX-512 VNNI and AVX2. Elsewhere a copy would only cost memory.
+bool InterleavedKernelsAvailable();
 
 }  // namespace flotilla

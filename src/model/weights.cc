@@ -82,14 +82,12 @@ StatusOr<ModelWeights> LoadWeights(const gguf::File& file, const ModelConfig& c)
 }
 
 Status InterleaveWeights(const gguf::File& file, ModelWeights& w, HugePageBuffer& storage) {
-  std::vector<TensorView*> views;  // the matrices whose kernels here read an interleaved copy
-  const auto add = [&](TensorView* v) {
-    if (InterleavedKernelsAvailable(v->dtype)) views.push_back(v);
-  };
+  if (!InterleavedKernelsAvailable()) return Status::Ok();
+  std::vector<TensorView*> views;
   for (LayerWeights& l : w.layers) {
-    for (TensorView* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) add(v);
+    for (TensorView* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) views.push_back(v);
   }
-  add(&w.output);
+  views.push_back(&w.output);
   constexpr size_t kAlign = 64;  // whole cache lines, aligned vector loads (the buffer starts aligned)
   size_t total = 0;
   for (const TensorView* v : views) total += (InterleavedBytes(*v) + kAlign - 1) / kAlign * kAlign;

@@ -67,8 +67,7 @@ TEST(Weights, EmbeddingTableIsACopyOfTheFilesBytes) {
   ASSERT_TRUE(tied.ok());
   EXPECT_TRUE((*tied)->config().tied_output);
   // The tied table's rows come from the head's copy wherever the kernels read interleaved weights.
-  EXPECT_EQ((*tied)->weights().token_embd.rows16 != nullptr,
-            InterleavedKernelsAvailable((*tied)->weights().output.dtype));
+  EXPECT_EQ((*tied)->weights().token_embd.rows16 != nullptr, InterleavedKernelsAvailable());
 }
 
 }  // namespace
