@@ -46,56 +46,75 @@ inline __m256i Broadcast4(const void* p) {
   return _mm256_set1_epi32(v);
 }
 
-// y[t * ys + 8h + r] = dot(row 8h + r of the group, x_{t0 + t}) for r < 8, h < 2, t < T.
+// Adds to acc[t] the products of block blk's rows 8h .. 8h+7 with block b of tokens t0 .. t0+T-1.
+template <int T, bool kQ4>
+HWY_INLINE void HalfBlockDots(const uint8_t* blk, int h, int64_t b, const int8_t* xq, const float* xd,
+                              const int32_t* xs, int64_t n, int64_t nb, __m256* acc) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8(-128);
+  // fp16 scales of rows 8h .. 8h+7; then w[j]: weights 4j .. 4j+3 of the block, 8 rows.
+  const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk) + h));
+  const uint8_t* q = blk + 32 + 32 * h;
+  __m256i w[8];
+  if constexpr (kQ4) {
+    for (int j = 0; j < 4; ++j) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * j));
+      w[j] = _mm256_and_si256(v, m4);
+      w[j + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    }
+  } else {
+    for (int j = 0; j < 8; ++j) {
+      w[j] = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * j)), bias);
+    }
+  }
+  for (int t = 0; t < T; ++t) {
+    const int8_t* xb = xq + t * n + b * 32;
+    __m256i s;
+    if constexpr (kQ4) {  // the 8 pairs of a row sum within 8 * 2 * 15 * 127 in int16
+      __m256i p = _mm256_maddubs_epi16(w[0], Broadcast4(xb));
+      for (int j = 1; j < 8; ++j) p = _mm256_add_epi16(p, _mm256_maddubs_epi16(w[j], Broadcast4(xb + 4 * j)));
+      s = _mm256_add_epi32(_mm256_set1_epi32(-8 * xs[t * nb + b]), _mm256_madd_epi16(p, ones));
+    } else {
+      s = _mm256_setzero_si256();
+      for (int j = 0; j < 8; ++j) {
+        const __m256i x = Broadcast4(xb + 4 * j);
+        const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(w[j], x));
+        s = _mm256_add_epi32(s, _mm256_madd_epi16(p, ones));
+      }
+    }
+    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(xd[t * nb + b])), acc[t]);
+  }
+}
+
+// y[t * ys + 8h + r] = dot(row 8h + r of the group, x_{t0 + t}) for r < 8, h < 2, t < T. One token
+// takes both halves of each block in turn (the group is read once); larger tiles walk the group once
+// per half (T accumulators and a half-block's 8 weight vectors fill the registers).
 template <int T, bool kQ4>
 __attribute__((noinline)) void GroupDotsAvx2(const uint8_t* group, const PackedActs& a, int64_t t0, float* y,
                                              int64_t ys) {
   const int64_t n = a.n_in, nb = n / 32;
-  const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8(-128);
   const int8_t* xq = &a.q[t0 * n];
   const float* xd = &a.d[t0 * nb];
   const int32_t* xs = &a.xsum[t0 * nb];
   const size_t block_bytes = kQ4 ? sizeof(BlockQ4_0x16) : sizeof(BlockQ8_0x16);
-  for (int h = 0; h < 2; ++h) {
-    __m256 acc[T];
-    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  if constexpr (T == 1) {
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* blk = group + static_cast<size_t>(b) * block_bytes;
-      if (T == 1 && h == 0) PrefetchAheadNta(blk, block_bytes);
-      // fp16 scales of rows 8h .. 8h+7; then w[j]: weights 4j .. 4j+3 of the block, 8 rows.
-      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk) + h));
-      const uint8_t* q = blk + 32 + 32 * h;
-      __m256i w[8];
-      if constexpr (kQ4) {
-        for (int j = 0; j < 4; ++j) {
-          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * j));
-          w[j] = _mm256_and_si256(v, m4);
-          w[j + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-        }
-      } else {
-        for (int j = 0; j < 8; ++j) {
-          w[j] = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * j)), bias);
-        }
-      }
-      for (int t = 0; t < T; ++t) {
-        const int8_t* xb = xq + t * n + b * 32;
-        __m256i s;
-        if constexpr (kQ4) {  // the 8 pairs of a row sum within 8 * 2 * 15 * 127 in int16
-          __m256i p = _mm256_maddubs_epi16(w[0], Broadcast4(xb));
-          for (int j = 1; j < 8; ++j) p = _mm256_add_epi16(p, _mm256_maddubs_epi16(w[j], Broadcast4(xb + 4 * j)));
-          s = _mm256_add_epi32(_mm256_set1_epi32(-8 * xs[t * nb + b]), _mm256_madd_epi16(p, ones));
-        } else {
-          s = _mm256_setzero_si256();
-          for (int j = 0; j < 8; ++j) {
-            const __m256i x = Broadcast4(xb + 4 * j);
-            const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(w[j], x));
-            s = _mm256_add_epi32(s, _mm256_madd_epi16(p, ones));
-          }
-        }
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(xd[t * nb + b])), acc[t]);
-      }
+      PrefetchAheadNta(blk, block_bytes);
+      HalfBlockDots<1, kQ4>(blk, 0, b, xq, xd, xs, n, nb, &acc[0]);
+      HalfBlockDots<1, kQ4>(blk, 1, b, xq, xd, xs, n, nb, &acc[1]);
     }
-    for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * ys + 8 * h, acc[t]);
+    _mm256_storeu_ps(y, acc[0]);
+    _mm256_storeu_ps(y + 8, acc[1]);
+  } else {
+    for (int h = 0; h < 2; ++h) {
+      __m256 acc[T];
+      for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+      for (int64_t b = 0; b < nb; ++b) {
+        HalfBlockDots<T, kQ4>(group + static_cast<size_t>(b) * block_bytes, h, b, xq, xd, xs, n, nb, acc);
+      }
+      for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * ys + 8 * h, acc[t]);
+    }
   }
 }
 
