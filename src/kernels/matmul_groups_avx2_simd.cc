@@ -182,19 +182,15 @@ __attribute__((noinline)) void Q4KGroupDotsAvx2(const uint8_t* group, const Pack
   const int64_t nb = a.n_in / kQK_K;
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const BlockQ8_K* xk = &a.k[t0 * nb];
-  for (int h = 0; h < 2; ++h) {
-    __m256 acc[T];
-    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  constexpr int kH = T == 1 ? 2 : 1;  // halves per pass: one token takes both (the group is read once)
+  for (int h0 = 0; h0 < 2; h0 += kH) {
+    __m256 acc[kH][T];
+    __m256i isum[kH][T];
+    for (int k = 0; k < kH; ++k) {
+      for (int t = 0; t < T; ++t) acc[k][t] = _mm256_setzero_ps();
+    }
     for (int64_t b = 0; b < nb; ++b) {
       const auto* blk = reinterpret_cast<const BlockQ4_Kx16*>(group) + b;
-      const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->d + 8 * h)));
-      const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->dmin + 8 * h)));
-      // Mins: lane r of mp[p] holds the int16 pair (mn_2p, mn_2p+1) of row 8h + r.
-      __m256i mp[4];
-      for (int p = 0; p < 4; ++p) {
-        mp[p] = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->mn[p][8 * h])));
-      }
-      __m256i isum[T];
       for (int t = 0; t < T; ++t) {
         const BlockQ8_K& x = xk[t * nb + b];
         const __m256i sums32 = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums)),
@@ -202,34 +198,51 @@ __attribute__((noinline)) void Q4KGroupDotsAvx2(const uint8_t* group, const Pack
         alignas(16) int16_t xs[8];  // x's sums over the 8 sub-blocks of 32 (each within 32 * 127)
         _mm_store_si128(reinterpret_cast<__m128i*>(xs),
                         _mm_packs_epi32(_mm256_castsi256_si128(sums32), _mm256_extracti128_si256(sums32, 1)));
-        __m256i msum = _mm256_madd_epi16(mp[0], Broadcast4(xs));
-        for (int p = 1; p < 4; ++p) msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mp[p], Broadcast4(xs + 2 * p)));
-        acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, _mm256_set1_ps(x.d)), acc[t]);
-        isum[t] = _mm256_setzero_si256();
+        for (int k = 0; k < kH; ++k) {
+          const int h = h0 + k;
+          const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->dmin + 8 * h)));
+          // Mins: lane r of mp(p) holds the int16 pair (mn_2p, mn_2p+1) of row 8h + r.
+          const auto mp = [&](int p) {
+            return _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->mn[p][8 * h])));
+          };
+          __m256i msum = _mm256_madd_epi16(mp(0), Broadcast4(xs));
+          for (int p = 1; p < 4; ++p) msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mp(p), Broadcast4(xs + 2 * p)));
+          acc[k][t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, _mm256_set1_ps(x.d)), acc[k][t]);
+          isum[k][t] = _mm256_setzero_si256();
+        }
       }
       for (int j = 0; j < 8; ++j) {
-        if (T == 1 && h == 0) PrefetchPartAhead(blk, j);
-        __m256i w[8];  // w[i]: weights 4i .. 4i+3 of sub-block j (w[4 + i]: 16 + 4i ..), 8 rows
-        for (int i = 0; i < 4; ++i) {
-          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->q[j][i][8 * h]));
-          w[i] = _mm256_and_si256(v, m4);
-          w[4 + i] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-        }
-        const __m256i sc32 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk->sc[j] + 8 * h)));
-        const __m256i sc = _mm256_or_si256(sc32, _mm256_slli_epi32(sc32, 16));
-        for (int t = 0; t < T; ++t) {
-          const int8_t* xq = xk[t * nb + b].qs + 32 * j;
-          __m256i p16 = _mm256_maddubs_epi16(w[0], Broadcast4(xq));
-          for (int i = 1; i < 8; ++i) p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(w[i], Broadcast4(xq + 4 * i)));
-          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p16, sc));
+        if (T == 1) PrefetchPartAhead(blk, j);
+        for (int k = 0; k < kH; ++k) {
+          const int h = h0 + k;
+          __m256i w[8];  // w[i]: weights 4i .. 4i+3 of sub-block j (w[4 + i]: 16 + 4i ..), 8 rows
+          for (int i = 0; i < 4; ++i) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->q[j][i][8 * h]));
+            w[i] = _mm256_and_si256(v, m4);
+            w[4 + i] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+          }
+          const __m256i sc32 =
+              _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk->sc[j] + 8 * h)));
+          const __m256i sc = _mm256_or_si256(sc32, _mm256_slli_epi32(sc32, 16));
+          for (int t = 0; t < T; ++t) {
+            const int8_t* xq = xk[t * nb + b].qs + 32 * j;
+            __m256i p16 = _mm256_maddubs_epi16(w[0], Broadcast4(xq));
+            for (int i = 1; i < 8; ++i) p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(w[i], Broadcast4(xq + 4 * i)));
+            isum[k][t] = _mm256_add_epi32(isum[k][t], _mm256_madd_epi16(p16, sc));
+          }
         }
       }
-      for (int t = 0; t < T; ++t) {
-        const __m256 scale = _mm256_mul_ps(d, _mm256_set1_ps(xk[t * nb + b].d));
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), scale, acc[t]);
+      for (int k = 0; k < kH; ++k) {
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->d + 8 * (h0 + k))));
+        for (int t = 0; t < T; ++t) {
+          const __m256 scale = _mm256_mul_ps(d, _mm256_set1_ps(xk[t * nb + b].d));
+          acc[k][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[k][t]), scale, acc[k][t]);
+        }
       }
     }
-    for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * ys + 8 * h, acc[t]);
+    for (int k = 0; k < kH; ++k) {
+      for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * ys + 8 * (h0 + k), acc[k][t]);
+    }
   }
 }
 
@@ -246,53 +259,66 @@ __attribute__((noinline)) void Q6KGroupDotsAvx2(const uint8_t* group, const Pack
     const __m256i moved = i == 0 ? _mm256_slli_epi16(v, 4) : i == 1 ? _mm256_slli_epi16(v, 2) : i == 2 ? v : _mm256_srli_epi16(v, 2);
     return _mm256_and_si256(moved, bits45);
   };
-  for (int h = 0; h < 2; ++h) {
-    __m256 acc[T];
-    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  constexpr int kH = T == 1 ? 2 : 1;  // halves per pass: one token takes both (the group is read once)
+  for (int h0 = 0; h0 < 2; h0 += kH) {
+    __m256 acc[kH][T];
+    __m256i isum[kH][T];
+    for (int k = 0; k < kH; ++k) {
+      for (int t = 0; t < T; ++t) acc[k][t] = _mm256_setzero_ps();
+    }
     for (int64_t b = 0; b < nb; ++b) {
       const auto* blk = reinterpret_cast<const BlockQ6_Kx16*>(group) + b;
-      const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->d + 8 * h)));
-      __m256i isum[T];
-      for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+      for (int k = 0; k < kH; ++k) {
+        for (int t = 0; t < T; ++t) isum[k][t] = _mm256_setzero_si256();
+      }
       for (int j = 0; j < 8; ++j) {
-        // w[i]: weights 4i .. 4i+3 of sub-block 2j, w[4 + i] the same of sub-block 2j + 1.
-        if (T == 1 && h == 0) PrefetchPartAhead(blk, j);
-        const __m256i h0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qh[j][0][8 * h]));
-        const __m256i h1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qh[j][1][8 * h]));
-        __m256i w[8];
-        for (int i = 0; i < 4; ++i) {
-          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->ql[j][i][8 * h]));
-          w[i] = _mm256_or_si256(_mm256_and_si256(v, m4), high2(h0, i));
-          w[4 + i] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), high2(h1, i));
-        }
-        // Lane r: the int16 pair (sc_2j, sc_2j+1) of row 8h + r, and each of the two duplicated.
-        const __m256i pair = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->sc[j][8 * h])));
-        const __m256i sc0 = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(pair, 0xA0), 0xA0);  // (0,0,2,2)
-        const __m256i sc1 = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(pair, 0xF5), 0xF5);  // (1,1,3,3)
-        for (int t = 0; t < T; ++t) {
-          const BlockQ8_K& x = xk[t * nb + b];
-          const int8_t* xq = x.qs + 32 * j;
-          const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(w[0], Broadcast4(xq)),
-                                              _mm256_maddubs_epi16(w[1], Broadcast4(xq + 4)));
-          const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(w[2], Broadcast4(xq + 8)),
-                                              _mm256_maddubs_epi16(w[3], Broadcast4(xq + 12)));
-          const __m256i p2 = _mm256_add_epi16(_mm256_maddubs_epi16(w[4], Broadcast4(xq + 16)),
-                                              _mm256_maddubs_epi16(w[5], Broadcast4(xq + 20)));
-          const __m256i p3 = _mm256_add_epi16(_mm256_maddubs_epi16(w[6], Broadcast4(xq + 24)),
-                                              _mm256_maddubs_epi16(w[7], Broadcast4(xq + 28)));
-          const __m256i s0 = _mm256_add_epi32(_mm256_madd_epi16(p0, sc0), _mm256_madd_epi16(p1, sc0));
-          const __m256i s1 = _mm256_add_epi32(_mm256_madd_epi16(p2, sc1), _mm256_madd_epi16(p3, sc1));
-          // The -32 offset: 32 * (sc_2j * bsum_2j + sc_2j+1 * bsum_2j+1).
-          const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(pair, Broadcast4(x.bsums + 2 * j)), 5);
-          isum[t] = _mm256_add_epi32(isum[t], _mm256_sub_epi32(_mm256_add_epi32(s0, s1), off));
+        if (T == 1) PrefetchPartAhead(blk, j);
+        for (int k = 0; k < kH; ++k) {
+          const int h = h0 + k;
+          // w[i]: weights 4i .. 4i+3 of sub-block 2j, w[4 + i] the same of sub-block 2j + 1.
+          const __m256i hi0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qh[j][0][8 * h]));
+          const __m256i hi1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qh[j][1][8 * h]));
+          __m256i w[8];
+          for (int i = 0; i < 4; ++i) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->ql[j][i][8 * h]));
+            w[i] = _mm256_or_si256(_mm256_and_si256(v, m4), high2(hi0, i));
+            w[4 + i] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), high2(hi1, i));
+          }
+          // Lane r: the int16 pair (sc_2j, sc_2j+1) of row 8h + r, and each of the two duplicated.
+          const __m256i pair =
+              _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->sc[j][8 * h])));
+          const __m256i sc0 = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(pair, 0xA0), 0xA0);  // (0,0,2,2)
+          const __m256i sc1 = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(pair, 0xF5), 0xF5);  // (1,1,3,3)
+          for (int t = 0; t < T; ++t) {
+            const BlockQ8_K& x = xk[t * nb + b];
+            const int8_t* xq = x.qs + 32 * j;
+            const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(w[0], Broadcast4(xq)),
+                                                _mm256_maddubs_epi16(w[1], Broadcast4(xq + 4)));
+            const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(w[2], Broadcast4(xq + 8)),
+                                                _mm256_maddubs_epi16(w[3], Broadcast4(xq + 12)));
+            const __m256i p2 = _mm256_add_epi16(_mm256_maddubs_epi16(w[4], Broadcast4(xq + 16)),
+                                                _mm256_maddubs_epi16(w[5], Broadcast4(xq + 20)));
+            const __m256i p3 = _mm256_add_epi16(_mm256_maddubs_epi16(w[6], Broadcast4(xq + 24)),
+                                                _mm256_maddubs_epi16(w[7], Broadcast4(xq + 28)));
+            const __m256i s0 = _mm256_add_epi32(_mm256_madd_epi16(p0, sc0), _mm256_madd_epi16(p1, sc0));
+            const __m256i s1 = _mm256_add_epi32(_mm256_madd_epi16(p2, sc1), _mm256_madd_epi16(p3, sc1));
+            // The -32 offset: 32 * (sc_2j * bsum_2j + sc_2j+1 * bsum_2j+1).
+            const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(pair, Broadcast4(x.bsums + 2 * j)), 5);
+            isum[k][t] = _mm256_add_epi32(isum[k][t], _mm256_sub_epi32(_mm256_add_epi32(s0, s1), off));
+          }
         }
       }
-      for (int t = 0; t < T; ++t) {
-        const __m256 scale = _mm256_mul_ps(d, _mm256_set1_ps(xk[t * nb + b].d));
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), scale, acc[t]);
+      for (int k = 0; k < kH; ++k) {
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->d + 8 * (h0 + k))));
+        for (int t = 0; t < T; ++t) {
+          const __m256 scale = _mm256_mul_ps(d, _mm256_set1_ps(xk[t * nb + b].d));
+          acc[k][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[k][t]), scale, acc[k][t]);
+        }
       }
     }
-    for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * ys + 8 * h, acc[t]);
+    for (int k = 0; k < kH; ++k) {
+      for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * ys + 8 * (h0 + k), acc[k][t]);
+    }
   }
 }
 
