@@ -85,6 +85,44 @@ HWY_INLINE void HalfBlockDots(const uint8_t* blk, int h, int64_t b, const int8_t
   }
 }
 
+// The same for one token and both halves: acc[h] += rows 8h .. 8h+7 of block blk times block xb (scale
+// xd, sum xs); each broadcast of x (and for Q8_0 its |x|) feeds both halves.
+template <bool kQ4>
+HWY_INLINE void BlockDotsOneToken(const uint8_t* blk, const int8_t* xb, float xd, int32_t xs, __m256* acc) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8(-128);
+  const uint8_t* q = blk + 32;  // weights 4j .. 4j+3 of rows 8h .. 8h+7 at q + 64j + 32h
+  const auto load = [&](int j, int h) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * j + 32 * h));
+  };
+  __m256i s[2];
+  if constexpr (kQ4) {  // the 8 pairs of a row sum within 8 * 2 * 15 * 127 in int16
+    __m256i p[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+    for (int j = 0; j < 4; ++j) {
+      const __m256i lo = Broadcast4(xb + 4 * j), hi = Broadcast4(xb + 16 + 4 * j);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i v = load(j, h);
+        p[h] = _mm256_add_epi16(p[h], _mm256_maddubs_epi16(_mm256_and_si256(v, m4), lo));
+        p[h] = _mm256_add_epi16(p[h], _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), hi));
+      }
+    }
+    for (int h = 0; h < 2; ++h) s[h] = _mm256_add_epi32(_mm256_set1_epi32(-8 * xs), _mm256_madd_epi16(p[h], ones));
+  } else {
+    s[0] = s[1] = _mm256_setzero_si256();
+    for (int j = 0; j < 8; ++j) {
+      const __m256i x = Broadcast4(xb + 4 * j), ax = _mm256_abs_epi8(x);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i p = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(_mm256_xor_si256(load(j, h), bias), x));
+        s[h] = _mm256_add_epi32(s[h], _mm256_madd_epi16(p, ones));
+      }
+    }
+  }
+  const __m256 xdv = _mm256_set1_ps(xd);
+  for (int h = 0; h < 2; ++h) {
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk) + h));
+    acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[h]), _mm256_mul_ps(dw, xdv), acc[h]);
+  }
+}
+
 // y[t * ys + 8h + r] = dot(row 8h + r of the group, x_{t0 + t}) for r < 8, h < 2, t < T. One token
 // takes both halves of each block in turn (the group is read once); larger tiles walk the group once
 // per half (T accumulators and a half-block's 8 weight vectors fill the registers).
@@ -101,8 +139,7 @@ __attribute__((noinline)) void GroupDotsAvx2(const uint8_t* group, const PackedA
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* blk = group + static_cast<size_t>(b) * block_bytes;
       PrefetchAheadNta(blk, block_bytes);
-      HalfBlockDots<1, kQ4>(blk, 0, b, xq, xd, xs, n, nb, &acc[0]);
-      HalfBlockDots<1, kQ4>(blk, 1, b, xq, xd, xs, n, nb, &acc[1]);
+      BlockDotsOneToken<kQ4>(blk, xq + b * 32, xd[b], xs[b], acc);
     }
     _mm256_storeu_ps(y, acc[0]);
     _mm256_storeu_ps(y + 8, acc[1]);
