@@ -36,7 +36,7 @@ namespace HWY_NAMESPACE {
 #if HWY_TARGET == HWY_AVX2
 
 constexpr int kIntTokenTile = 4;    // tokens sharing one decoded half-block (T + 8 weights fit 16 registers)
-constexpr int kFloatTokenTile = 4;  // tokens sharing one float column: T x P accumulators
+constexpr int kFloatTokenTile = 3;  // tokens sharing one float column: T x P accumulators
 constexpr int kFloatPartials = 2;   // P: partial sums per token (element k mod P)
 
 // The 4 bytes at p broadcast to all 8 lanes.
@@ -174,7 +174,7 @@ HWY_INLINE __m256 LoadHalfColumn(const uint8_t* group, int64_t k, int h) {
 template <int T, DType kType>
 __attribute__((noinline)) void GroupDotsFloatAvx2(const uint8_t* group, const PackedActs& a, int64_t t0, float* y,
                                                   int64_t ys) {
-  constexpr int P = kFloatPartials, H = T == 1 ? 2 : 1;  // H: halves per pass
+  constexpr int P = kFloatPartials, H = 2;  // H: halves per pass
   const int64_t n = a.n_in;
   const float* x = &a.f[t0 * n];
   for (int h0 = 0; h0 < 2; h0 += H) {
