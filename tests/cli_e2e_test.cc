@@ -109,6 +109,8 @@ TEST_F(CliTest, ErrorsAreOneLineWithNonZeroExit) {
       "init --preset nope --random " + (dir_ / "x.gguf").string(),
       "init --preset stories260k " + (dir_ / "x.gguf").string(),
       "init --arch gpt9 --preset stories260k --random " + (dir_ / "x.gguf").string(),
+      "init --preset stories260k --random -t -1 " + (dir_ / "x.gguf").string(),
+      "quantize " + Model() + " " + (dir_ / "x.gguf").string() + " q8_0 -t -2",
   };
   for (const std::string& args : cases) {
     Result r = Run(args);

@@ -23,6 +23,7 @@ struct InitOptions {
   uint64_t seed = 42;
   std::string vocab_text;
   std::string vocab_gguf;
+  int n_threads = 0;
 };
 
 StatusOr<Vocab> MakeVocab(const InitOptions& o, int32_t n_vocab) {
@@ -44,6 +45,7 @@ Status Run(const InitOptions& o) {
   if (!o.random) {
     return InvalidArgumentError("init only creates models with random weights: pass --random");
   }
+  if (o.n_threads < 0) return InvalidArgumentError("-t must not be negative");
   std::optional<Arch> arch = ArchFromName(o.arch);
   if (!arch) return InvalidArgumentError("unknown --arch '" + o.arch + "'; supported: llama, qwen2");
   std::optional<DType> dtype = DTypeFromName(o.dtype);
@@ -55,7 +57,7 @@ Status Run(const InitOptions& o) {
                  config.n_vocab);
     config.n_vocab = vocab.size();
   }
-  RETURN_IF_ERROR(WriteRandomModel(config, vocab, {.dtype = *dtype, .seed = o.seed}, o.out));
+  RETURN_IF_ERROR(WriteRandomModel(config, vocab, {.dtype = *dtype, .seed = o.seed, .n_threads = o.n_threads}, o.out));
   std::fprintf(stderr, "flotilla: wrote %s (%s, preset %s, %s)\n", o.out.c_str(), o.arch.c_str(),
                o.preset.c_str(), o.dtype.c_str());
   return Status::Ok();
@@ -76,6 +78,8 @@ void RegisterInit(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "Random seed")->capture_default_str();
   cmd->add_option("--vocab-text", o->vocab_text, "Learn the vocab from this text file");
   cmd->add_option("--vocab", o->vocab_gguf, "Copy the vocab of this GGUF file");
+  cmd->add_option("-t,--threads", o->n_threads, "Threads quantizing the weights (0: one per core)")
+      ->capture_default_str();
   cmd->callback([o] { Finish(Run(*o)); });
 }
 

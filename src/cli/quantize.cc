@@ -1,4 +1,4 @@
-// flotilla quantize IN.gguf OUT.gguf TYPE [--pure]: as llama-quantize.
+// flotilla quantize IN.gguf OUT.gguf TYPE [--pure] [-t N]: as llama-quantize.
 #include <cstdio>
 #include <string>
 
@@ -11,6 +11,7 @@ namespace {
 struct QuantizeCliOptions {
   std::string in, out, type;
   bool pure = false;
+  int n_threads = 0;
 };
 
 }  // namespace
@@ -24,10 +25,12 @@ void RegisterQuantize(CLI::App& app) {
   cmd->add_option("out", o->out, "Output GGUF file")->required();
   cmd->add_option("type", o->type, "Target type: " + types)->required();
   cmd->add_flag("--pure", o->pure, "Every matrix in TYPE (no Q6_K output matrix or *_M mixes)");
+  cmd->add_option("-t,--threads", o->n_threads, "Threads (0: one per core)")->capture_default_str();
   cmd->callback([o] {
     if (o->in == o->out) return Finish(InvalidArgumentError("the output must be another file than the input"));
+    if (o->n_threads < 0) return Finish(InvalidArgumentError("-t must not be negative"));
     Status s = QuantizeModel(o->in, o->out, o->type,
-                             {.pure = o->pure, .on_tensor = [](size_t done, size_t total) {
+                             {.pure = o->pure, .n_threads = o->n_threads, .on_tensor = [](size_t done, size_t total) {
                                 std::fprintf(stderr, "\rflotilla: quantized %zu/%zu tensors", done, total);
                                 if (done == total) std::fprintf(stderr, "\n");
                               }});

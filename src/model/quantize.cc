@@ -5,6 +5,7 @@
 #include <deque>
 #include <optional>
 
+#include "base/thread_pool.h"
 #include "gguf/gguf.h"
 #include "tensor/traits.h"
 
@@ -105,6 +106,7 @@ Status QuantizeModel(const std::string& in_path, const std::string& out_path, st
   out.Set("general.file_type", gguf::Value::U32(static_cast<uint32_t>(type->file_type)));
   std::deque<std::vector<uint8_t>> storage;  // converted tensors, alive until written
   std::vector<float> row_buf;
+  ThreadPool pool(options.n_threads);
   size_t done = 0;
   for (const gguf::TensorInfo& t : in.tensors()) {
     const bool matrix = t.shape.size() == 2 && EndsWith(t.name, ".weight");
@@ -119,7 +121,7 @@ Status QuantizeModel(const std::string& in_path, const std::string& out_path, st
       RETURN_IF_ERROR(DequantizeTensor(t.dtype, t.bytes(), t.n_elements(), row_buf.data()).WithContext(t.name));
       const int64_t row_len = t.shape[0];
       ASSIGN_OR_RETURN(std::vector<uint8_t> q,
-                       QuantizeTensor(target, row_buf.data(), t.n_elements() / row_len, row_len));
+                       QuantizeTensor(target, row_buf.data(), t.n_elements() / row_len, row_len, &pool));
       RETURN_IF_ERROR(out.AddTensor(t.name, target, t.shape, storage.emplace_back(std::move(q))));
     }
     if (options.on_tensor) options.on_tensor(++done, in.tensors().size());

@@ -17,6 +17,7 @@ namespace flotilla {
 
 struct QuantizeOptions {
   bool pure = false;  // every matrix in the target type, no per-tensor choices
+  int n_threads = 0;  // quantizing a tensor's rows (the bytes do not depend on it); 0: one per core
   std::function<void(size_t done, size_t total)> on_tensor;  // progress, after each tensor
 };
 

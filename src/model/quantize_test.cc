@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/file_util.h"
 #include "gguf/gguf.h"
 #include "model/test_model.h"
 
@@ -51,6 +52,32 @@ TEST(Quantize, TiedEmbeddingTableTakesTheOutputHeadsType) {
   EXPECT_EQ(HeadTypes(tied, "Q4_K_M", /*pure=*/true), "q4_K / -");
   // Rows that are not whole 256-element blocks: Q8_0 for the head, as llama.cpp.
   EXPECT_EQ(HeadTypes(WriteModel(64, true), "Q4_K_M"), "q8_0 / -");
+}
+
+// Rows are quantized across a pool: the files are the same whatever the thread count, for
+// QuantizeModel and for WriteRandomModel (init --random).
+TEST(Quantize, ThreadCountDoesNotChangeTheFile) {
+  const std::string in = WriteModel(256, false);
+  const auto quantized = [&](int n_threads) {
+    const std::string out = in + ".t" + std::to_string(n_threads) + ".gguf";
+    CHECK(QuantizeModel(in, out, "Q4_0", {.n_threads = n_threads, .on_tensor = {}}).ok());
+    return *ReadFileToString(out);
+  };
+  EXPECT_EQ(quantized(1), quantized(3));
+
+  StatusOr<ModelConfig> config = GetPreset("stories260k", Arch::kLlama);
+  ASSERT_TRUE(config.ok());
+  config->n_embd = 256;
+  config->n_ff = 512;  // every row a whole number of Q4_K blocks
+  config->n_layer = 1;
+  StatusOr<Vocab> vocab = TrainSpmVocab(testutil::kTinyModelText, {.vocab_size = config->n_vocab});
+  ASSERT_TRUE(vocab.ok());
+  const auto random = [&](int n_threads) {
+    const std::string out = in + ".random-t" + std::to_string(n_threads) + ".gguf";
+    CHECK(WriteRandomModel(*config, *vocab, {.dtype = DType::kQ4_K, .n_threads = n_threads}, out).ok());
+    return *ReadFileToString(out);
+  };
+  EXPECT_EQ(random(1), random(3));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <random>
 #include <vector>
 
+#include "base/thread_pool.h"
 #include "gguf/gguf.h"
 #include "tensor/traits.h"
 
@@ -33,7 +34,7 @@ int32_t FileType(DType dtype) {
 class TensorBuilder {
  public:
   TensorBuilder(gguf::Writer& writer, const RandomModelOptions& options)
-      : writer_(writer), options_(options), rng_(options.seed) {}
+      : writer_(writer), options_(options), rng_(options.seed), pool_(options.n_threads) {}
 
   // A [rows, row_len] matrix (ggml shape {row_len, rows}) of N(0, std^2) values in options.dtype.
   Status Matrix(const std::string& name, int64_t row_len, int64_t rows) {
@@ -52,14 +53,15 @@ class TensorBuilder {
   // Stores `values` ([rows, shape[0]]) in `dtype`.
   Status Add(const std::string& name, DType dtype, std::vector<int64_t> shape, const std::vector<float>& values) {
     const int64_t row_len = shape[0];
-    ASSIGN_OR_RETURN(std::vector<uint8_t> bytes,
-                     QuantizeTensor(dtype, values.data(), static_cast<int64_t>(values.size()) / row_len, row_len));
+    const int64_t rows = static_cast<int64_t>(values.size()) / row_len;
+    ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, QuantizeTensor(dtype, values.data(), rows, row_len, &pool_));
     return writer_.AddTensor(name, dtype, std::move(shape), storage_.emplace_back(std::move(bytes)));
   }
 
   gguf::Writer& writer_;
   const RandomModelOptions& options_;
   std::mt19937_64 rng_;
+  ThreadPool pool_;  // quantizes a matrix's rows
   std::deque<std::vector<uint8_t>> storage_;  // tensor bytes, alive until the file is written
 };
 

@@ -16,6 +16,7 @@ struct RandomModelOptions {
   DType dtype = DType::kF32;  // of the matrices; norm weights (and biases) stay F32
   uint64_t seed = 42;
   float init_std = 0.02f;     // matrices ~ N(0, init_std^2); norm weights are 1
+  int n_threads = 0;          // quantizing the matrices (the values do not depend on it); 0: one per core
 };
 
 // INVALID_ARGUMENT when the vocab size differs from config.n_vocab, the config is inconsistent, or

@@ -77,8 +77,8 @@ Status DequantizeTensor(DType dtype, std::span<const uint8_t> src, int64_t n, fl
   return Status::Ok();
 }
 
-StatusOr<std::vector<uint8_t>> QuantizeTensor(DType dtype, const float* src, int64_t n_rows,
-                                              int64_t row_len) {
+StatusOr<std::vector<uint8_t>> QuantizeTensor(DType dtype, const float* src, int64_t n_rows, int64_t row_len,
+                                              ThreadPool* pool) {
   const DTypeTraits& t = GetTraits(dtype);
   const std::string name(DTypeName(dtype));
   if (t.quantize_row == nullptr) {
@@ -94,8 +94,14 @@ StatusOr<std::vector<uint8_t>> QuantizeTensor(DType dtype, const float* src, int
   }
   const uint64_t row_bytes = static_cast<uint64_t>(row_len) / t.block_size * t.block_bytes;
   std::vector<uint8_t> out(row_bytes * static_cast<uint64_t>(n_rows));
-  for (int64_t r = 0; r < n_rows && row_len > 0; ++r) {
-    t.quantize_row(src + r * row_len, out.data() + r * row_bytes, row_len);
+  if (row_len == 0) return out;
+  const auto rows = [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) t.quantize_row(src + r * row_len, out.data() + r * row_bytes, row_len);
+  };
+  if (pool != nullptr) {
+    pool->ParallelFor(n_rows, rows);
+  } else {
+    rows(0, n_rows);
   }
   return out;
 }

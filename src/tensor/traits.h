@@ -5,6 +5,7 @@
 #include <span>
 #include <vector>
 
+#include "base/thread_pool.h"
 #include "flotilla/status.h"
 #include "tensor/dtype.h"
 
@@ -31,9 +32,10 @@ const DTypeTraits& GetTraits(DType dtype);
 Status DequantizeTensor(DType dtype, std::span<const uint8_t> src, int64_t n, float* dst);
 
 // Quantizes a row-major [n_rows, row_len] float matrix into `dtype`, row by row (rows are independent,
-// as in GGUF). INVALID_ARGUMENT when row_len is not a multiple of the block size or a size is negative;
+// as in GGUF), the rows split across `pool` when given (the bytes are the same either way).
+// INVALID_ARGUMENT when row_len is not a multiple of the block size or a size is negative;
 // UNIMPLEMENTED when the type has no quantizer.
-StatusOr<std::vector<uint8_t>> QuantizeTensor(DType dtype, const float* src, int64_t n_rows,
-                                              int64_t row_len);
+StatusOr<std::vector<uint8_t>> QuantizeTensor(DType dtype, const float* src, int64_t n_rows, int64_t row_len,
+                                              ThreadPool* pool = nullptr);
 
 }  // namespace flotilla

@@ -2,9 +2,12 @@
 // bad sizes with INVALID_ARGUMENT and unsupported types with UNIMPLEMENTED.
 #include "tensor/traits.h"
 
+#include <random>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "base/thread_pool.h"
 
 #include "tensor/quant_blocks.h"
 
@@ -98,6 +101,21 @@ TEST(Traits, DequantizeValidatesSizes) {
   EXPECT_EQ(DequantizeTensor(DType::kQ8_0, bytes, -32, out.data()).code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(DequantizeTensor(DType::kI16, bytes, 34, out.data()).code(), StatusCode::kUnimplemented);
+}
+
+TEST(Traits, QuantizeAcrossAPoolWritesTheSameBytes) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(37 * 512);
+  for (float& v : x) v = normal(rng);
+  ThreadPool pool(3);
+  for (DType dtype : {DType::kF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+    auto alone = QuantizeTensor(dtype, x.data(), 37, 512);
+    auto pooled = QuantizeTensor(dtype, x.data(), 37, 512, &pool);
+    ASSERT_TRUE(alone.ok() && pooled.ok()) << DTypeName(dtype);
+    EXPECT_EQ(*alone, *pooled) << DTypeName(dtype);
+  }
+  EXPECT_TRUE(QuantizeTensor(DType::kQ8_0, x.data(), 0, 512, &pool)->empty());
 }
 
 }  // namespace
