@@ -213,6 +213,33 @@ __attribute__((noinline)) void GroupDotsFloatAvx2(const uint8_t* group, const Pa
 // vpmaddubsw pairs are summed in int16 while they fit (Q4_K: 8 pairs of 2 * 15 * 127; Q6_K: 2 of
 // 2 * 63 * 127), then vpmaddwd applies each row's scale, duplicated into both int16 halves of its lane.
 
+// Halves of a K-quant group per pass for a tile of T tokens: one token takes both (the group is read
+// once), larger tiles one (their accumulators and a sub-block's weights fill the registers).
+template <int T>
+constexpr int kKQuantHalves = T == 1 ? 2 : 1;
+
+// acc[k][t] += isum[k][t] x d (rows 8(h0 + k) ..) x xk[t * nb].d: one super-block's exact integer sums,
+// scaled (d: the block's 16 fp16 row scales).
+template <int kH, int T>
+HWY_INLINE void AddScaledSums(const uint16_t* d16, int h0, const BlockQ8_K* xk, int64_t nb,
+                              const __m256i (&isum)[kH][T], __m256 (&acc)[kH][T]) {
+  for (int k = 0; k < kH; ++k) {
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d16 + 8 * (h0 + k))));
+    for (int t = 0; t < T; ++t) {
+      acc[k][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[k][t]), _mm256_mul_ps(d, _mm256_set1_ps(xk[t * nb].d)),
+                                  acc[k][t]);
+    }
+  }
+}
+
+// y[t * ys + 8(h0 + k) + r] = lane r of acc[k][t].
+template <int kH, int T>
+HWY_INLINE void StoreHalves(const __m256 (&acc)[kH][T], int h0, float* y, int64_t ys) {
+  for (int k = 0; k < kH; ++k) {
+    for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * ys + 8 * (h0 + k), acc[k][t]);
+  }
+}
+
 // y[t * ys + 8h + r] = dot(row 8h + r of the Q4_K group, x_{t0 + t}) for r < 8, h < 2, t < T.
 template <int T>
 __attribute__((noinline)) void Q4KGroupDotsAvx2(const uint8_t* group, const PackedActs& a, int64_t t0, float* y,
@@ -220,13 +247,10 @@ __attribute__((noinline)) void Q4KGroupDotsAvx2(const uint8_t* group, const Pack
   const int64_t nb = a.n_in / kQK_K;
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const BlockQ8_K* xk = &a.k[t0 * nb];
-  constexpr int kH = T == 1 ? 2 : 1;  // halves per pass: one token takes both (the group is read once)
+  constexpr int kH = kKQuantHalves<T>;
   for (int h0 = 0; h0 < 2; h0 += kH) {
-    __m256 acc[kH][T];
+    __m256 acc[kH][T] = {};
     __m256i isum[kH][T];
-    for (int k = 0; k < kH; ++k) {
-      for (int t = 0; t < T; ++t) acc[k][t] = _mm256_setzero_ps();
-    }
     for (int64_t b = 0; b < nb; ++b) {
       const auto* blk = reinterpret_cast<const BlockQ4_Kx16*>(group) + b;
       for (int t = 0; t < T; ++t) {
@@ -270,17 +294,9 @@ __attribute__((noinline)) void Q4KGroupDotsAvx2(const uint8_t* group, const Pack
           }
         }
       }
-      for (int k = 0; k < kH; ++k) {
-        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->d + 8 * (h0 + k))));
-        for (int t = 0; t < T; ++t) {
-          const __m256 scale = _mm256_mul_ps(d, _mm256_set1_ps(xk[t * nb + b].d));
-          acc[k][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[k][t]), scale, acc[k][t]);
-        }
-      }
+      AddScaledSums(blk->d, h0, xk + b, nb, isum, acc);
     }
-    for (int k = 0; k < kH; ++k) {
-      for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * ys + 8 * (h0 + k), acc[k][t]);
-    }
+    StoreHalves(acc, h0, y, ys);
   }
 }
 
@@ -297,13 +313,10 @@ __attribute__((noinline)) void Q6KGroupDotsAvx2(const uint8_t* group, const Pack
     const __m256i moved = i == 0 ? _mm256_slli_epi16(v, 4) : i == 1 ? _mm256_slli_epi16(v, 2) : i == 2 ? v : _mm256_srli_epi16(v, 2);
     return _mm256_and_si256(moved, bits45);
   };
-  constexpr int kH = T == 1 ? 2 : 1;  // halves per pass: one token takes both (the group is read once)
+  constexpr int kH = kKQuantHalves<T>;
   for (int h0 = 0; h0 < 2; h0 += kH) {
-    __m256 acc[kH][T];
+    __m256 acc[kH][T] = {};
     __m256i isum[kH][T];
-    for (int k = 0; k < kH; ++k) {
-      for (int t = 0; t < T; ++t) acc[k][t] = _mm256_setzero_ps();
-    }
     for (int64_t b = 0; b < nb; ++b) {
       const auto* blk = reinterpret_cast<const BlockQ6_Kx16*>(group) + b;
       for (int k = 0; k < kH; ++k) {
@@ -346,17 +359,9 @@ __attribute__((noinline)) void Q6KGroupDotsAvx2(const uint8_t* group, const Pack
           }
         }
       }
-      for (int k = 0; k < kH; ++k) {
-        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->d + 8 * (h0 + k))));
-        for (int t = 0; t < T; ++t) {
-          const __m256 scale = _mm256_mul_ps(d, _mm256_set1_ps(xk[t * nb + b].d));
-          acc[k][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[k][t]), scale, acc[k][t]);
-        }
-      }
+      AddScaledSums(blk->d, h0, xk + b, nb, isum, acc);
     }
-    for (int k = 0; k < kH; ++k) {
-      for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * ys + 8 * (h0 + k), acc[k][t]);
-    }
+    StoreHalves(acc, h0, y, ys);
   }
 }
 
