@@ -5,12 +5,13 @@
 // token (decode) takes both halves block by block, so the group streams from memory once (against a
 // walk per half: 2048x32768 decode on AMD Zen 3 at one thread Q4_K 13 -> 19.5 GB/s, Q6_K 13.6 -> 21.6);
 // tiles of tokens in the integer kernels walk it once per half (the second from L1/L2), the float
-// kernels' tiles of 3 tokens take both halves (12 accumulators).
+// kernels' tiles of 5 tokens take both halves (10 accumulators).
 //   Q4_0: vpmaddubsw of the unsigned nibbles (0..15) against 4 activations broadcast, vpmaddwd into
 //     int32, the -8 folded in as -8 * sum(x) per block (exact, as the reference's integer sum).
 //   Q8_0: the stored w + 128 does not fit vpmaddubsw's int16 pairs, so the products are
 //     |x| x sign(w, x) (x broadcast, w back to signed), each pair within 2 * 127 * 128.
-//   Floats: widened to f32, one FMA per element, row and token, x broadcast.
+//   Floats: widened to f32, one FMA per element, row and token, x broadcast; a row in 4 ranges, which
+//     one token walks side by side (4 streams of the group in flight).
 //   Q4_K, Q6_K: see the K-quant section below.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/matmul_groups_avx2_simd.cc"
@@ -18,6 +19,7 @@
 #include <hwy/highway.h>
 #include "kernels/group_tiles-inl.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "flotilla/check.h"
@@ -38,8 +40,20 @@ namespace HWY_NAMESPACE {
 #if HWY_TARGET == HWY_AVX2
 
 constexpr int kIntTokenTile = 4;    // tokens sharing one decoded half-block (T + 8 weights fit 16 registers)
-constexpr int kFloatTokenTile = 3;  // tokens sharing one float column: 2 halves x T x P accumulators
-constexpr int kFloatPartials = 2;   // P: partial sums per token (element k mod P)
+constexpr int kFloatTokenTile = 5;  // tokens sharing one float column: 2 halves x T accumulators
+// A float row is summed in R consecutive ranges of elements, each from zero, and the R sums added in
+// order, whatever the tile: a token's result does not depend on the tile it ran in (batched sequences
+// equal sequences run alone). One token walks its ranges side by side, so R streams of the group are
+// in flight at once: F16 2048x32768 decode from memory on AMD Zen 3 at one thread 16 -> 21.5 GB/s
+// (against 2 partial sums of alternate elements). The same for Q8_0's blocks measured no faster end
+// to end (the accumulators of 2 ranges spill), so the integer kernels walk one range.
+constexpr int kFloatRanges = 4;
+
+// Range r of kFloatRanges over [0, n): [RangeBegin(n, r), RangeBegin(n, r + 1)), ceil(n / R) long
+// but the last ones (shorter, or empty when n < R).
+inline int64_t RangeBegin(int64_t n, int r) {
+  return std::min(n, r * ((n + kFloatRanges - 1) / kFloatRanges));
+}
 
 // The 4 bytes at p broadcast to all 8 lanes.
 inline __m256i Broadcast4(const void* p) {
@@ -169,40 +183,56 @@ HWY_INLINE __m256 LoadHalfColumn(const uint8_t* group, int64_t k, int h) {
   }
 }
 
-// The same for float weights; P partial sums per token (element k mod P), whatever T, so a token's
-// result does not depend on the tile it ran in (batched sequences equal sequences run alone). Both
-// halves in one pass: each weight load feeds T tokens, each broadcast of x two halves; 2 x T x P
-// accumulators within the 16 registers (tiles of 3 against 4 tokens x one half: F16 prefill 59 -> 77
-// GFLOP/s at one thread on Zen 3).
-template <int T, DType kType>
-__attribute__((noinline)) void GroupDotsFloatAvx2(const uint8_t* group, const PackedActs& a, int64_t t0, float* y,
-                                                  int64_t ys) {
-  constexpr int P = kFloatPartials;
-  const int64_t n = a.n_in;
-  const float* x = &a.f[t0 * n];
-  __m256 acc[2][T][P];
-  for (int h = 0; h < 2; ++h) {
-    for (int t = 0; t < T; ++t) {
-      for (int p = 0; p < P; ++p) acc[h][t][p] = _mm256_setzero_ps();
-    }
-  }
-  int64_t k = 0;
-  for (; k + P <= n; k += P) {
-    for (int p = 0; p < P; ++p) {
+// acc[q][h][t] += sum over i < len of element starts[q] + i of rows 8h .. 8h+7 times x_t = x + t n, for
+// q < Q: each range's elements in order, Q ranges side by side (their FMA chains run in parallel).
+template <int Q, int T, DType kType>
+HWY_INLINE void FloatRangeDots(const uint8_t* group, const float* x, int64_t n, const int64_t (&starts)[Q],
+                               int64_t len, __m256 (*acc)[2][T]) {
+  for (int64_t i = 0; i < len; ++i) {
+    for (int q = 0; q < Q; ++q) {
+      const int64_t k = starts[q] + i;
       for (int h = 0; h < 2; ++h) {
-        const __m256 w = LoadHalfColumn<kType>(group, k + p, h);
-        for (int t = 0; t < T; ++t) acc[h][t][p] = _mm256_fmadd_ps(w, _mm256_set1_ps(x[t * n + k + p]), acc[h][t][p]);
+        const __m256 w = LoadHalfColumn<kType>(group, k, h);
+        for (int t = 0; t < T; ++t) acc[q][h][t] = _mm256_fmadd_ps(w, _mm256_set1_ps(x[t * n + k]), acc[q][h][t]);
       }
     }
   }
-  for (; k < n; ++k) {
-    for (int h = 0; h < 2; ++h) {
-      const __m256 w = LoadHalfColumn<kType>(group, k, h);
-      for (int t = 0; t < T; ++t) acc[h][t][0] = _mm256_fmadd_ps(w, _mm256_set1_ps(x[t * n + k]), acc[h][t][0]);
+}
+
+// The same for float weights, in kFloatRanges ranges of elements. Both halves in one pass, each weight
+// load feeding T tokens; Q ranges side by side while the 2 x T x Q accumulators fit 12 registers (one
+// token: 4 ranges, 8 FMA chains; a tile of 5: one range, 10 chains, against tiles of 3 x 2 alternate
+// partial sums: F16 576x1536x128 at one thread 75 -> 82 GFLOP/s, medians of 7 alternating runs).
+template <int T, DType kType>
+__attribute__((noinline)) void GroupDotsFloatAvx2(const uint8_t* group, const PackedActs& a, int64_t t0, float* y,
+                                                  int64_t ys) {
+  constexpr int R = kFloatRanges;
+  constexpr int Q = 2 * T * R <= 12 ? R : 2 * T * (R / 2) <= 12 ? R / 2 : 1;
+  static_assert(R % Q == 0);
+  const int64_t n = a.n_in;
+  const float* x = &a.f[t0 * n];
+  __m256 sum[2][T];
+  for (int r0 = 0; r0 < R; r0 += Q) {
+    __m256 acc[Q][2][T];
+    int64_t starts[Q], common = n;
+    for (int q = 0; q < Q; ++q) {
+      starts[q] = RangeBegin(n, r0 + q);
+      common = std::min(common, RangeBegin(n, r0 + q + 1) - starts[q]);
+      for (int h = 0; h < 2; ++h) {
+        for (int t = 0; t < T; ++t) acc[q][h][t] = _mm256_setzero_ps();
+      }
+    }
+    FloatRangeDots<Q, T, kType>(group, x, n, starts, common, acc);
+    for (int q = 0; q < Q; ++q) {  // ranges longer than the shortest
+      const int64_t start[1] = {starts[q] + common}, rest = RangeBegin(n, r0 + q + 1) - start[0];
+      if (rest > 0) FloatRangeDots<1, T, kType>(group, x, n, start, rest, &acc[q]);
+      for (int h = 0; h < 2; ++h) {
+        for (int t = 0; t < T; ++t) sum[h][t] = r0 + q == 0 ? acc[q][h][t] : _mm256_add_ps(sum[h][t], acc[q][h][t]);
+      }
     }
   }
   for (int h = 0; h < 2; ++h) {
-    for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * ys + 8 * h, _mm256_add_ps(acc[h][t][0], acc[h][t][1]));
+    for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * ys + 8 * h, sum[h][t]);
   }
 }
 

@@ -209,6 +209,40 @@ TEST_P(MatMulInterleaved, MatchesReferenceOnEveryTarget) {
   hwy::SetSupportedTargetsForTest(0);
 }
 
+// A token's outputs are the same bits whatever tile of tokens it runs in (batched sequences must equal
+// sequences run alone): each token of 11, run with all of them, against the token run by itself.
+TEST_P(MatMulInterleaved, TokenGivesTheSameBitsInEveryTile) {
+  const DType dtype = GetParam();
+  const int64_t block = GetDTypeInfo(dtype).block_size;
+  std::vector<int64_t> lengths = {block, 5 * block, 6 * block};  // fewer blocks than ranges; uneven ranges
+  if (block == 1) lengths = {1, 3, 133, 770};
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    for (int64_t n_in : lengths) {
+      const Shape s{n_in, 32, 11};
+      Problem p = MakeProblem(dtype, s, 5 + static_cast<uint32_t>(n_in));
+      std::vector<uint8_t> rows16(InterleavedBytes(p.w));
+      InterleaveRows(p.w, rows16.data());
+      p.w.rows16 = rows16.data();
+      PackedActs acts;
+      PackActivations(dtype, p.x.data(), s.n_tokens, n_in, &acts);
+      std::vector<float> y(p.y_ref.size(), NAN);
+      MatMulRows(p.w, acts, y.data(), 0, s.n_out);
+      for (int64_t t = 0; t < s.n_tokens; ++t) {
+        PackedActs one;
+        PackActivations(dtype, p.x.data() + t * n_in, 1, n_in, &one);
+        std::vector<float> y1(static_cast<size_t>(s.n_out), NAN);
+        MatMulRows(p.w, one, y1.data(), 0, s.n_out);
+        for (int64_t r = 0; r < s.n_out; ++r) {
+          ASSERT_EQ(y1[r], y[t * s.n_out + r]) << hwy::TargetName(target) << " n_in " << n_in << " token " << t
+                                               << " row " << r;
+        }
+      }
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Dtypes, MatMulInterleaved,
                          ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
                                            DType::kQ4_K, DType::kQ6_K),
