@@ -3,7 +3,8 @@
 // (or 1 float element) of 8 rows, so a group is two halves of 8 rows, with lane r of every vector =
 // row 8h + r: no horizontal sums, one scale vector per block, results stored straight into y. One
 // token (decode) takes both halves block by block, so the group streams from memory once (against a
-// walk per half: 2048x32768 decode on AMD Zen 3 at one thread Q4_K 13 -> 19.5 GB/s, Q6_K 13.6 -> 21.6);
+// walk per half: 2048x32768 decode on AMD Zen 3 at one thread Q4_K 13 -> 19.5 GB/s, Q6_K 13.6 -> 21.6),
+// and Q8_0 / Q4_0 take two groups side by side;
 // tiles of tokens in the integer kernels walk it once per half (the second from L1/L2), the float
 // kernels' tiles of 5 tokens take both halves (10 accumulators).
 //   Q4_0: vpmaddubsw of the unsigned nibbles (0..15) against 4 activations broadcast, vpmaddwd into
@@ -101,47 +102,83 @@ HWY_INLINE void HalfBlockDots(const uint8_t* blk, int h, int64_t b, const int8_t
   }
 }
 
-// The same for one token and both halves: acc[h] += rows 8h .. 8h+7 of block blk times block xb (scale
-// xd, sum xs); each broadcast of x (and for Q8_0 its |x|) feeds both halves.
-template <bool kQ4>
-HWY_INLINE void BlockDotsOneToken(const uint8_t* blk, const int8_t* xb, float xd, int32_t xs, __m256* acc) {
+// The same for one token, both halves and G groups gb bytes apart: acc[g][h] += rows 8h .. 8h+7 of
+// block blk + g gb times block xb (scale xd, sum xs); each broadcast of x (and for Q8_0 its |x|) feeds
+// every half of every group.
+template <bool kQ4, int G>
+HWY_INLINE void BlockDotsOneToken(const uint8_t* blk, size_t gb, const int8_t* xb, float xd, int32_t xs,
+                                  __m256 (&acc)[G][2]) {
   const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8(-128);
-  const uint8_t* q = blk + 32;  // weights 4j .. 4j+3 of rows 8h .. 8h+7 at q + 64j + 32h
-  const auto load = [&](int j, int h) {
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * j + 32 * h));
+  // weights 4j .. 4j+3 of rows 8h .. 8h+7 of group g at blk + g gb + 32 + 64j + 32h
+  const auto load = [&](int g, int j, int h) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + g * gb + 32 + 64 * j + 32 * h));
   };
-  __m256i s[2];
+  __m256i s[G][2];
   if constexpr (kQ4) {  // the 8 pairs of a row sum within 8 * 2 * 15 * 127 in int16
-    __m256i p[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+    __m256i p[G][2];
+    for (int g = 0; g < G; ++g) p[g][0] = p[g][1] = _mm256_setzero_si256();
     for (int j = 0; j < 4; ++j) {
       const __m256i lo = Broadcast4(xb + 4 * j), hi = Broadcast4(xb + 16 + 4 * j);
-      for (int h = 0; h < 2; ++h) {
-        const __m256i v = load(j, h);
-        p[h] = _mm256_add_epi16(p[h], _mm256_maddubs_epi16(_mm256_and_si256(v, m4), lo));
-        p[h] = _mm256_add_epi16(p[h], _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), hi));
+      for (int g = 0; g < G; ++g) {
+        for (int h = 0; h < 2; ++h) {
+          const __m256i v = load(g, j, h);
+          p[g][h] = _mm256_add_epi16(p[g][h], _mm256_maddubs_epi16(_mm256_and_si256(v, m4), lo));
+          p[g][h] = _mm256_add_epi16(p[g][h], _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), hi));
+          if constexpr (G > 1) __asm__("" : "+x"(p[g][h]));  // keeps the sum a chain: GCC's reassociated tree spills
+        }
       }
     }
-    for (int h = 0; h < 2; ++h) s[h] = _mm256_add_epi32(_mm256_set1_epi32(-8 * xs), _mm256_madd_epi16(p[h], ones));
+    for (int g = 0; g < G; ++g) {
+      for (int h = 0; h < 2; ++h) s[g][h] = _mm256_add_epi32(_mm256_set1_epi32(-8 * xs), _mm256_madd_epi16(p[g][h], ones));
+    }
   } else {
-    s[0] = s[1] = _mm256_setzero_si256();
+    for (int g = 0; g < G; ++g) s[g][0] = s[g][1] = _mm256_setzero_si256();
     for (int j = 0; j < 8; ++j) {
       const __m256i x = Broadcast4(xb + 4 * j), ax = _mm256_abs_epi8(x);
-      for (int h = 0; h < 2; ++h) {
-        const __m256i p = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(_mm256_xor_si256(load(j, h), bias), x));
-        s[h] = _mm256_add_epi32(s[h], _mm256_madd_epi16(p, ones));
+      for (int g = 0; g < G; ++g) {
+        for (int h = 0; h < 2; ++h) {
+          const __m256i p = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(_mm256_xor_si256(load(g, j, h), bias), x));
+          s[g][h] = _mm256_add_epi32(s[g][h], _mm256_madd_epi16(p, ones));
+          if constexpr (G > 1) __asm__("" : "+x"(s[g][h]));
+        }
       }
     }
   }
   const __m256 xdv = _mm256_set1_ps(xd);
-  for (int h = 0; h < 2; ++h) {
-    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk) + h));
-    acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[h]), _mm256_mul_ps(dw, xdv), acc[h]);
+  for (int g = 0; g < G; ++g) {
+    for (int h = 0; h < 2; ++h) {
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + g * gb) + h));
+      acc[g][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[g][h]), _mm256_mul_ps(dw, xdv), acc[g][h]);
+    }
   }
 }
 
-// y[t * ys + 8h + r] = dot(row 8h + r of the group, x_{t0 + t}) for r < 8, h < 2, t < T. One token
-// takes both halves of each block in turn (the group is read once); larger tiles walk the group once
-// per half (T accumulators and a half-block's 8 weight vectors fill the registers).
+// y[16g + 8h + r] = dot(row 8h + r of group g, x) for r < 8, h < 2, g < G, x the one token of a; the
+// groups are gb bytes apart. Each group is read once, both halves block by block; G = 2 takes two
+// groups side by side (two streams in flight, each x broadcast feeding four halves).
+template <bool kQ4, int G>
+__attribute__((noinline)) void OneTokenGroupDots(const uint8_t* group, size_t gb, const PackedActs& a,
+                                                 int64_t t0, float* y) {
+  const int64_t nb = a.n_in / 32;
+  const int8_t* xq = &a.q[t0 * a.n_in];
+  const float* xd = &a.d[t0 * nb];
+  const int32_t* xs = &a.xsum[t0 * nb];
+  const size_t block_bytes = kQ4 ? sizeof(BlockQ4_0x16) : sizeof(BlockQ8_0x16);
+  __m256 acc[G][2];
+  for (int g = 0; g < G; ++g) acc[g][0] = acc[g][1] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = group + static_cast<size_t>(b) * block_bytes;
+    for (int g = 0; g < G; ++g) PrefetchAheadNta(blk + g * gb, block_bytes);
+    BlockDotsOneToken<kQ4, G>(blk, gb, xq + b * 32, xd[b], xs[b], acc);
+  }
+  for (int g = 0; g < G; ++g) {
+    for (int h = 0; h < 2; ++h) _mm256_storeu_ps(y + 16 * g + 8 * h, acc[g][h]);
+  }
+}
+
+// y[t * ys + 8h + r] = dot(row 8h + r of the group, x_{t0 + t}) for r < 8, h < 2, t < T. One token is
+// OneTokenGroupDots; larger tiles walk the group once per half (T accumulators and a half-block's 8
+// weight vectors fill the registers).
 template <int T, bool kQ4>
 __attribute__((noinline)) void GroupDotsAvx2(const uint8_t* group, const PackedActs& a, int64_t t0, float* y,
                                              int64_t ys) {
@@ -151,15 +188,8 @@ __attribute__((noinline)) void GroupDotsAvx2(const uint8_t* group, const PackedA
   const int32_t* xs = &a.xsum[t0 * nb];
   const size_t block_bytes = kQ4 ? sizeof(BlockQ4_0x16) : sizeof(BlockQ8_0x16);
   if constexpr (T == 1) {
-    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-    for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t* blk = group + static_cast<size_t>(b) * block_bytes;
-      PrefetchAheadNta(blk, block_bytes);
-      BlockDotsOneToken<kQ4>(blk, xq + b * 32, xd[b], xs[b], acc);
-    }
-    _mm256_storeu_ps(y, acc[0]);
-    _mm256_storeu_ps(y + 8, acc[1]);
-  } else {
+    OneTokenGroupDots<kQ4, 1>(group, 0, a, t0, y);
+  } else {  // one pass per half
     for (int h = 0; h < 2; ++h) {
       __m256 acc[T];
       for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
@@ -424,6 +454,15 @@ void MatMulGroupsAvx2Impl(const TensorView& w, const PackedActs& a, float* y, in
     return kquant([&](auto tile, const uint8_t* group, int64_t t0, float* yt) {
       Q6KGroupDotsAvx2<decltype(tile)::value>(group, a, t0, yt, w.n_rows());
     });
+  }
+  if (a.n_tokens == 1 && (w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0)) {  // decode: groups in pairs
+    const size_t gb = InterleavedGroupBytes(w.dtype, w.row_len());
+    const auto pairs = [&]<bool kQ4>() {
+      int64_t g = g0;
+      for (; g + 2 <= g1; g += 2) OneTokenGroupDots<kQ4, 2>(w.rows16 + g * gb, gb, a, 0, y + g * kInterleaveRows);
+      if (g < g1) OneTokenGroupDots<kQ4, 1>(w.rows16 + g * gb, gb, a, 0, y + g * kInterleaveRows);
+    };
+    return w.dtype == DType::kQ4_0 ? pairs.template operator()<true>() : pairs.template operator()<false>();
   }
   MatMulGroupsByType<GroupKernelsAvx2>(w, a, y, g0, g1);
 }

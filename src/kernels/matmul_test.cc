@@ -179,7 +179,8 @@ class MatMulInterleaved : public ::testing::TestWithParam<DType> {};
 TEST_P(MatMulInterleaved, MatchesReferenceOnEveryTarget) {
   const DType dtype = GetParam();
   const int64_t block = GetDTypeInfo(dtype).block_size;
-  std::vector<Shape> shapes = {{block, 16, 1}, {2 * block, 48, 8}, {3 * block, 37, 13}, {5 * block, 35, 17}};
+  std::vector<Shape> shapes = {{block, 16, 1}, {3 * block, 48, 1}, {2 * block, 48, 8}, {3 * block, 37, 13},
+                               {5 * block, 35, 17}};  // 48 x 1: a pair of groups and one alone
   if (block == 1) shapes.insert(shapes.end(), {{1, 16, 2}, {7, 32, 9}, {133, 19, 4}, {768, 64, 3}});
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
