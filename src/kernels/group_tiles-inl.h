@@ -39,18 +39,12 @@ inline void ForEachGroupTile(const TensorView& w, const PackedActs& a, float* y,
   }
 }
 
-// Groups [g0, g1) of w.rows16 and every token, for Q8_0, Q4_0, F32, F16 and BF16 weights, by the
-// kernels of K: K::Ints<T, kQ4>(group, a, t0, y_tile, ys) for Q8_0 (kQ4 false) and Q4_0 in tiles of
-// K::kIntTile tokens, K::Floats<T, kType>(...) for the float types in tiles of K::kFloatTile; ys =
-// w.n_rows() is y's row stride.
+// Groups [g0, g1) of w.rows16 and every token, for Q8_0 (kQ4 false) and Q4_0 weights, by
+// K::Ints<T, kQ4>(group, a, t0, y_tile, ys) in tiles of K::kIntTile tokens; ys = w.n_rows() is y's
+// row stride.
 template <class K>
-inline void MatMulGroupsByType(const TensorView& w, const PackedActs& a, float* y, int64_t g0, int64_t g1) {
+inline void MatMulIntGroups(const TensorView& w, const PackedActs& a, float* y, int64_t g0, int64_t g1) {
   const int64_t ys = w.n_rows();
-  const auto floats = [&]<DType kType>() {
-    ForEachGroupTile<K::kFloatTile>(w, a, y, g0, g1, [&](auto tile, const uint8_t* group, int64_t t0, float* yt) {
-      K::template Floats<decltype(tile)::value, kType>(group, a, t0, yt, ys);
-    });
-  };
   const auto ints = [&]<bool kQ4>() {
     ForEachGroupTile<K::kIntTile>(w, a, y, g0, g1, [&](auto tile, const uint8_t* group, int64_t t0, float* yt) {
       K::template Ints<decltype(tile)::value, kQ4>(group, a, t0, yt, ys);
@@ -59,11 +53,32 @@ inline void MatMulGroupsByType(const TensorView& w, const PackedActs& a, float* 
   switch (w.dtype) {
     case DType::kQ8_0: return ints.template operator()<false>();
     case DType::kQ4_0: return ints.template operator()<true>();
+    default: CHECK(false);
+  }
+}
+
+// The same for F32, F16 and BF16 weights, by K::Floats<T, kType>(...) in tiles of K::kFloatTile.
+template <class K>
+inline void MatMulFloatGroups(const TensorView& w, const PackedActs& a, float* y, int64_t g0, int64_t g1) {
+  const int64_t ys = w.n_rows();
+  const auto floats = [&]<DType kType>() {
+    ForEachGroupTile<K::kFloatTile>(w, a, y, g0, g1, [&](auto tile, const uint8_t* group, int64_t t0, float* yt) {
+      K::template Floats<decltype(tile)::value, kType>(group, a, t0, yt, ys);
+    });
+  };
+  switch (w.dtype) {
     case DType::kF32: return floats.template operator()<DType::kF32>();
     case DType::kF16: return floats.template operator()<DType::kF16>();
     case DType::kBF16: return floats.template operator()<DType::kBF16>();
     default: CHECK(false);
   }
+}
+
+// Both: Q8_0, Q4_0, F32, F16 and BF16 weights by the kernels of K.
+template <class K>
+inline void MatMulGroupsByType(const TensorView& w, const PackedActs& a, float* y, int64_t g0, int64_t g1) {
+  if (w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0) return MatMulIntGroups<K>(w, a, y, g0, g1);
+  MatMulFloatGroups<K>(w, a, y, g0, g1);
 }
 
 }  // namespace HWY_NAMESPACE

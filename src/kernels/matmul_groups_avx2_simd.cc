@@ -41,19 +41,19 @@ namespace HWY_NAMESPACE {
 #if HWY_TARGET == HWY_AVX2
 
 constexpr int kIntTokenTile = 4;    // tokens sharing one decoded half-block (T + 8 weights fit 16 registers)
-constexpr int kFloatTokenTile = 5;  // tokens sharing one float column: 2 halves x T accumulators
-// A float row is summed in R consecutive ranges of elements, each from zero, and the R sums added in
-// order, whatever the tile: a token's result does not depend on the tile it ran in (batched sequences
-// equal sequences run alone). One token walks its ranges side by side, so R streams of the group are
-// in flight at once: F16 2048x32768 decode from memory on AMD Zen 3 at one thread 16 -> 21.5 GB/s
-// (against 2 partial sums of alternate elements). The same for Q8_0's blocks measured no faster end
-// to end (the accumulators of 2 ranges spill), so the integer kernels walk one range.
-constexpr int kFloatRanges = 4;
+// A float row of n elements is summed in R consecutive ranges [RangeBegin(n, R, r), RangeBegin(n, R,
+// r + 1)), each in P partial sums of alternate elements, added in order: the partials of a range,
+// then the ranges. R and P depend on n only, never on the tile, so a token's result does not depend
+// on the tile it ran in (batched sequences equal sequences run alone). One token walks its ranges side
+// by side, R streams of the group in flight. Long rows (n >= kLongFloatRow) take 4 ranges of one sum
+// and tiles of 5 tokens, shorter rows one range of 2 partials and tiles of 3: F16 decode from memory on
+// AMD Zen 3, one thread, 4 ranges against one: 2048 x 32768 16 -> 21.5 GB/s (one range of 2 partials),
+// 512 x 262144 14 -> 17, but 288 x 466033 12.7 -> 10.8 (one range of one sum; short streams).
+constexpr int64_t kLongFloatRow = 512;
 
-// Range r of kFloatRanges over [0, n): [RangeBegin(n, r), RangeBegin(n, r + 1)), ceil(n / R) long
-// but the last ones (shorter, or empty when n < R).
-inline int64_t RangeBegin(int64_t n, int r) {
-  return std::min(n, r * ((n + kFloatRanges - 1) / kFloatRanges));
+// Ranges begin at multiples of ceil(n / R); the last ones are shorter, or empty when n < R.
+inline int64_t RangeBegin(int64_t n, int ranges, int r) {
+  return std::min(n, r * ((n + ranges - 1) / ranges));
 }
 
 // The 4 bytes at p broadcast to all 8 lanes.
@@ -213,51 +213,67 @@ HWY_INLINE __m256 LoadHalfColumn(const uint8_t* group, int64_t k, int h) {
   }
 }
 
-// acc[q][h][t] += sum over i < len of element starts[q] + i of rows 8h .. 8h+7 times x_t = x + t n, for
-// q < Q: each range's elements in order, Q ranges side by side (their FMA chains run in parallel).
-template <int Q, int T, DType kType>
+// For q < Q, p < P: acc[q][h][t][p] += element starts[q] + i of rows 8h .. 8h+7 times x_t = x + t n,
+// over i in [i0, len) with i - i0 = p mod P while P elements are left, the rest into p = 0 (so a
+// range walked in two calls, the first ending at a multiple of P, sums as in one). Q ranges side by
+// side: their FMA chains run in parallel.
+template <int Q, int T, int P, DType kType>
 HWY_INLINE void FloatRangeDots(const uint8_t* group, const float* x, int64_t n, const int64_t (&starts)[Q],
-                               int64_t len, __m256 (*acc)[2][T]) {
-  for (int64_t i = 0; i < len; ++i) {
+                               int64_t i0, int64_t len, __m256 (*acc)[2][T][P]) {
+  const auto step = [&](int64_t i, int p) {
     for (int q = 0; q < Q; ++q) {
       const int64_t k = starts[q] + i;
       for (int h = 0; h < 2; ++h) {
         const __m256 w = LoadHalfColumn<kType>(group, k, h);
-        for (int t = 0; t < T; ++t) acc[q][h][t] = _mm256_fmadd_ps(w, _mm256_set1_ps(x[t * n + k]), acc[q][h][t]);
+        for (int t = 0; t < T; ++t) {
+          acc[q][h][t][p] = _mm256_fmadd_ps(w, _mm256_set1_ps(x[t * n + k]), acc[q][h][t][p]);
+        }
       }
     }
+  };
+  int64_t i = i0;
+  for (; i + P <= len; i += P) {
+    for (int p = 0; p < P; ++p) step(i + p, p);
   }
+  for (; i < len; ++i) step(i, 0);
 }
 
-// The same for float weights, in kFloatRanges ranges of elements. Both halves in one pass, each weight
-// load feeding T tokens; Q ranges side by side while the 2 x T x Q accumulators fit 12 registers (one
-// token: 4 ranges, 8 FMA chains; a tile of 5: one range, 10 chains, against tiles of 3 x 2 alternate
-// partial sums: F16 576x1536x128 at one thread 75 -> 82 GFLOP/s, medians of 7 alternating runs).
-template <int T, DType kType>
+// The same for float weights, in R ranges of P partial sums (kLongFloatRow). Both halves in one pass,
+// each weight load feeding T tokens; Q ranges side by side while the 2 x T x P x Q accumulators fit 12
+// registers (long rows, one token: 4 ranges, 8 FMA chains; a tile of 5: one range, 10 chains, against
+// tiles of 3 x 2 partials: F16 576x1536x128 at one thread 75 -> 82 GFLOP/s, medians of 7 alternating
+// runs).
+template <int T, DType kType, int R, int P>
 __attribute__((noinline)) void GroupDotsFloatAvx2(const uint8_t* group, const PackedActs& a, int64_t t0, float* y,
                                                   int64_t ys) {
-  constexpr int R = kFloatRanges;
-  constexpr int Q = 2 * T * R <= 12 ? R : 2 * T * (R / 2) <= 12 ? R / 2 : 1;
-  static_assert(R % Q == 0);
+  constexpr int Q = 2 * T * P * R <= 12 ? R : 2 * T * P * (R / 2) <= 12 ? R / 2 : 1;
+  static_assert(R % Q == 0 && 2 * T * P * Q <= 12);
   const int64_t n = a.n_in;
   const float* x = &a.f[t0 * n];
   __m256 sum[2][T];
   for (int r0 = 0; r0 < R; r0 += Q) {
-    __m256 acc[Q][2][T];
+    __m256 acc[Q][2][T][P];
     int64_t starts[Q], common = n;
     for (int q = 0; q < Q; ++q) {
-      starts[q] = RangeBegin(n, r0 + q);
-      common = std::min(common, RangeBegin(n, r0 + q + 1) - starts[q]);
+      starts[q] = RangeBegin(n, R, r0 + q);
+      common = std::min(common, RangeBegin(n, R, r0 + q + 1) - starts[q]);
       for (int h = 0; h < 2; ++h) {
-        for (int t = 0; t < T; ++t) acc[q][h][t] = _mm256_setzero_ps();
+        for (int t = 0; t < T; ++t) {
+          for (int p = 0; p < P; ++p) acc[q][h][t][p] = _mm256_setzero_ps();
+        }
       }
     }
-    FloatRangeDots<Q, T, kType>(group, x, n, starts, common, acc);
-    for (int q = 0; q < Q; ++q) {  // ranges longer than the shortest
-      const int64_t start[1] = {starts[q] + common}, rest = RangeBegin(n, r0 + q + 1) - start[0];
-      if (rest > 0) FloatRangeDots<1, T, kType>(group, x, n, start, rest, &acc[q]);
+    common -= common % P;
+    FloatRangeDots<Q, T, P, kType>(group, x, n, starts, 0, common, acc);
+    for (int q = 0; q < Q; ++q) {  // the rest of each range
+      const int64_t start[1] = {starts[q]}, len = RangeBegin(n, R, r0 + q + 1) - starts[q];
+      if (len > common) FloatRangeDots<1, T, P, kType>(group, x, n, start, common, len, &acc[q]);
       for (int h = 0; h < 2; ++h) {
-        for (int t = 0; t < T; ++t) sum[h][t] = r0 + q == 0 ? acc[q][h][t] : _mm256_add_ps(sum[h][t], acc[q][h][t]);
+        for (int t = 0; t < T; ++t) {
+          __m256 range_sum = acc[q][h][t][0];
+          for (int p = 1; p < P; ++p) range_sum = _mm256_add_ps(range_sum, acc[q][h][t][p]);
+          sum[h][t] = r0 + q == 0 ? range_sum : _mm256_add_ps(sum[h][t], range_sum);
+        }
       }
     }
   }
@@ -425,16 +441,21 @@ __attribute__((noinline)) void Q6KGroupDotsAvx2(const uint8_t* group, const Pack
   }
 }
 
-// The kernels above for MatMulGroupsByType (group_tiles-inl.h).
-struct GroupKernelsAvx2 {
-  static constexpr int kIntTile = kIntTokenTile, kFloatTile = kFloatTokenTile;
+// The kernels above for MatMulIntGroups and MatMulFloatGroups (group_tiles-inl.h); floats in R
+// ranges of P partial sums, tiles of kTile tokens.
+struct IntKernelsAvx2 {
+  static constexpr int kIntTile = kIntTokenTile;
   template <int T, bool kQ4>
   static void Ints(const uint8_t* group, const PackedActs& a, int64_t t0, float* y, int64_t ys) {
     GroupDotsAvx2<T, kQ4>(group, a, t0, y, ys);
   }
+};
+template <int R, int P, int kTile>
+struct FloatKernelsAvx2 {
+  static constexpr int kFloatTile = kTile;
   template <int T, DType kType>
   static void Floats(const uint8_t* group, const PackedActs& a, int64_t t0, float* y, int64_t ys) {
-    GroupDotsFloatAvx2<T, kType>(group, a, t0, y, ys);
+    GroupDotsFloatAvx2<T, kType, R, P>(group, a, t0, y, ys);
   }
 };
 
@@ -464,7 +485,9 @@ void MatMulGroupsAvx2Impl(const TensorView& w, const PackedActs& a, float* y, in
     };
     return w.dtype == DType::kQ4_0 ? pairs.template operator()<true>() : pairs.template operator()<false>();
   }
-  MatMulGroupsByType<GroupKernelsAvx2>(w, a, y, g0, g1);
+  if (w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0) return MatMulIntGroups<IntKernelsAvx2>(w, a, y, g0, g1);
+  if (w.row_len() >= kLongFloatRow) return MatMulFloatGroups<FloatKernelsAvx2<4, 1, 5>>(w, a, y, g0, g1);
+  MatMulFloatGroups<FloatKernelsAvx2<1, 2, 3>>(w, a, y, g0, g1);
 }
 
 #else

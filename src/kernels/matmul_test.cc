@@ -211,17 +211,19 @@ TEST_P(MatMulInterleaved, MatchesReferenceOnEveryTarget) {
 }
 
 // A token's outputs are the same bits whatever tile of tokens it runs in (batched sequences must equal
-// sequences run alone): each token of 11, run with all of them, against the token run by itself.
+// sequences run alone): each token of 12 to 14 (every tile size of every kernel), run with all of
+// them, against the token run by itself.
 TEST_P(MatMulInterleaved, TokenGivesTheSameBitsInEveryTile) {
   const DType dtype = GetParam();
   const int64_t block = GetDTypeInfo(dtype).block_size;
-  std::vector<int64_t> lengths = {block, 5 * block, 6 * block};  // fewer blocks than ranges; uneven ranges
-  if (block == 1) lengths = {1, 3, 133, 770};
+  std::vector<int64_t> lengths = {block, 5 * block, 6 * block};
+  if (block == 1) lengths = {1, 3, 133, 770};  // floats: short rows, and a long one in uneven ranges
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
-    for (int64_t n_in : lengths) {
-      const Shape s{n_in, 32, 11};
-      Problem p = MakeProblem(dtype, s, 5 + static_cast<uint32_t>(n_in));
+    for (int64_t i = 0; i < 3 * static_cast<int64_t>(lengths.size()); ++i) {
+      const int64_t n_in = lengths[i / 3];
+      const Shape s{n_in, 32, 12 + i % 3};
+      Problem p = MakeProblem(dtype, s, 5 + static_cast<uint32_t>(i));
       std::vector<uint8_t> rows16(InterleavedBytes(p.w));
       InterleaveRows(p.w, rows16.data());
       p.w.rows16 = rows16.data();
