@@ -4,15 +4,14 @@
 // row 8h + r: no horizontal sums, one scale vector per block, results stored straight into y. One
 // token (decode) takes both halves block by block, so the group streams from memory once (against a
 // walk per half: 2048x32768 decode on AMD Zen 3 at one thread Q4_K 13 -> 19.5 GB/s, Q6_K 13.6 -> 21.6),
-// and Q8_0 / Q4_0 take two groups side by side;
-// tiles of tokens in the integer kernels walk it once per half (the second from L1/L2), the float
-// kernels' tiles of 5 tokens take both halves (10 accumulators).
+// and Q8_0 / Q4_0 take two groups side by side; tiles of tokens in the integer kernels walk it once per
+// half (the second from L1/L2), the float kernels' tiles take both halves (kLongFloatRow).
 //   Q4_0: vpmaddubsw of the unsigned nibbles (0..15) against 4 activations broadcast, vpmaddwd into
 //     int32, the -8 folded in as -8 * sum(x) per block (exact, as the reference's integer sum).
 //   Q8_0: the stored w + 128 does not fit vpmaddubsw's int16 pairs, so the products are
 //     |x| x sign(w, x) (x broadcast, w back to signed), each pair within 2 * 127 * 128.
-//   Floats: widened to f32, one FMA per element, row and token, x broadcast; a row in 4 ranges, which
-//     one token walks side by side (4 streams of the group in flight).
+//   Floats: widened to f32, one FMA per element, row and token, x broadcast; a long row in 4 ranges,
+//     which one token walks side by side (4 streams of the group in flight).
 //   Q4_K, Q6_K: see the K-quant section below.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/matmul_groups_avx2_simd.cc"
