@@ -39,37 +39,40 @@ inline void ForEachGroupTile(const TensorView& w, const PackedActs& a, float* y,
   }
 }
 
-// Groups [g0, g1) of w.rows16 and every token, for Q8_0 (kQ4 false) and Q4_0 weights, by
-// K::Ints<T, kQ4>(group, a, t0, y_tile, ys) in tiles of K::kIntTile tokens; ys = w.n_rows() is y's
-// row stride.
+// Groups [g0, g1) of w.rows16 and every token for weights of kType: Q8_0 and Q4_0 by
+// K::Ints<T, kQ4>(group, a, t0, y_tile, ys) in tiles of K::kIntTile tokens, F32, F16 and BF16 by
+// K::Floats<T, kType>(...) in tiles of K::kFloatTile; ys = w.n_rows() is y's row stride.
+template <class K, DType kType>
+inline void MatMulGroupTiles(const TensorView& w, const PackedActs& a, float* y, int64_t g0, int64_t g1) {
+  constexpr bool kInt = kType == DType::kQ8_0 || kType == DType::kQ4_0;
+  constexpr int kTile = [] {
+    if constexpr (kInt) return K::kIntTile;
+    else return K::kFloatTile;
+  }();
+  const int64_t ys = w.n_rows();
+  ForEachGroupTile<kTile>(w, a, y, g0, g1, [&](auto tile, const uint8_t* group, int64_t t0, float* yt) {
+    if constexpr (kInt) K::template Ints<decltype(tile)::value, kType == DType::kQ4_0>(group, a, t0, yt, ys);
+    else K::template Floats<decltype(tile)::value, kType>(group, a, t0, yt, ys);
+  });
+}
+
+// Q8_0 and Q4_0 weights by the kernels of K (MatMulGroupTiles).
 template <class K>
 inline void MatMulIntGroups(const TensorView& w, const PackedActs& a, float* y, int64_t g0, int64_t g1) {
-  const int64_t ys = w.n_rows();
-  const auto ints = [&]<bool kQ4>() {
-    ForEachGroupTile<K::kIntTile>(w, a, y, g0, g1, [&](auto tile, const uint8_t* group, int64_t t0, float* yt) {
-      K::template Ints<decltype(tile)::value, kQ4>(group, a, t0, yt, ys);
-    });
-  };
   switch (w.dtype) {
-    case DType::kQ8_0: return ints.template operator()<false>();
-    case DType::kQ4_0: return ints.template operator()<true>();
+    case DType::kQ8_0: return MatMulGroupTiles<K, DType::kQ8_0>(w, a, y, g0, g1);
+    case DType::kQ4_0: return MatMulGroupTiles<K, DType::kQ4_0>(w, a, y, g0, g1);
     default: CHECK(false);
   }
 }
 
-// The same for F32, F16 and BF16 weights, by K::Floats<T, kType>(...) in tiles of K::kFloatTile.
+// F32, F16 and BF16 weights by the kernels of K (MatMulGroupTiles).
 template <class K>
 inline void MatMulFloatGroups(const TensorView& w, const PackedActs& a, float* y, int64_t g0, int64_t g1) {
-  const int64_t ys = w.n_rows();
-  const auto floats = [&]<DType kType>() {
-    ForEachGroupTile<K::kFloatTile>(w, a, y, g0, g1, [&](auto tile, const uint8_t* group, int64_t t0, float* yt) {
-      K::template Floats<decltype(tile)::value, kType>(group, a, t0, yt, ys);
-    });
-  };
   switch (w.dtype) {
-    case DType::kF32: return floats.template operator()<DType::kF32>();
-    case DType::kF16: return floats.template operator()<DType::kF16>();
-    case DType::kBF16: return floats.template operator()<DType::kBF16>();
+    case DType::kF32: return MatMulGroupTiles<K, DType::kF32>(w, a, y, g0, g1);
+    case DType::kF16: return MatMulGroupTiles<K, DType::kF16>(w, a, y, g0, g1);
+    case DType::kBF16: return MatMulGroupTiles<K, DType::kBF16>(w, a, y, g0, g1);
     default: CHECK(false);
   }
 }
