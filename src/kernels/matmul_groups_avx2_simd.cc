@@ -127,8 +127,9 @@ HWY_INLINE void BlockDotsOneToken(const uint8_t* blk, size_t gb, const int8_t* x
         }
       }
     }
+    const __m256i offset = _mm256_set1_epi32(-8 * xs);
     for (int g = 0; g < G; ++g) {
-      for (int h = 0; h < 2; ++h) s[g][h] = _mm256_add_epi32(_mm256_set1_epi32(-8 * xs), _mm256_madd_epi16(p[g][h], ones));
+      for (int h = 0; h < 2; ++h) s[g][h] = _mm256_add_epi32(offset, _mm256_madd_epi16(p[g][h], ones));
     }
   } else {
     for (int g = 0; g < G; ++g) s[g][0] = s[g][1] = _mm256_setzero_si256();
