@@ -476,16 +476,16 @@ void MatMulGroupsAvx2Impl(const TensorView& w, const PackedActs& a, float* y, in
       Q6KGroupDotsAvx2<decltype(tile)::value>(group, a, t0, yt, w.n_rows());
     });
   }
-  if (a.n_tokens == 1 && (w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0)) {  // decode: groups in pairs
+  if (w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0) {
+    if (a.n_tokens > 1) return MatMulIntGroups<IntKernelsAvx2>(w, a, y, g0, g1);
     const size_t gb = InterleavedGroupBytes(w.dtype, w.row_len());
-    const auto pairs = [&]<bool kQ4>() {
+    const auto pairs = [&]<bool kQ4>() {  // decode: groups in pairs
       int64_t g = g0;
       for (; g + 2 <= g1; g += 2) OneTokenGroupDots<kQ4, 2>(w.rows16 + g * gb, gb, a, 0, y + g * kInterleaveRows);
       if (g < g1) OneTokenGroupDots<kQ4, 1>(w.rows16 + g * gb, gb, a, 0, y + g * kInterleaveRows);
     };
     return w.dtype == DType::kQ4_0 ? pairs.template operator()<true>() : pairs.template operator()<false>();
   }
-  if (w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0) return MatMulIntGroups<IntKernelsAvx2>(w, a, y, g0, g1);
   if (w.row_len() >= kLongFloatRow) return MatMulFloatGroups<FloatKernelsAvx2<4, 1, 5>>(w, a, y, g0, g1);
   MatMulFloatGroups<FloatKernelsAvx2<1, 2, 3>>(w, a, y, g0, g1);
 }

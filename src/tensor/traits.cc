@@ -3,6 +3,7 @@
 #include <array>
 #include <string>
 
+#include "base/thread_pool.h"
 #include "tensor/quant.h"
 
 namespace flotilla {

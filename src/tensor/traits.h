@@ -5,11 +5,12 @@
 #include <span>
 #include <vector>
 
-#include "base/thread_pool.h"
 #include "flotilla/status.h"
 #include "tensor/dtype.h"
 
 namespace flotilla {
+
+class ThreadPool;
 
 // n: elements, a multiple of the block size (see tensor/quant.h for the kernel contract).
 using DequantizeRowFn = void (*)(const void* src, float* dst, int64_t n);
