@@ -8,8 +8,9 @@
 // half (the second from L1/L2), the float kernels' tiles take both halves (kLongFloatRow).
 //   Q4_0: vpmaddubsw of the unsigned nibbles (0..15) against 4 activations broadcast, vpmaddwd into
 //     int32, the -8 folded in as -8 * sum(x) per block (exact, as the reference's integer sum).
-//   Q8_0: the stored w + 128 does not fit vpmaddubsw's int16 pairs, so the products are
-//     |x| x sign(w, x) (x broadcast, w back to signed), each pair within 2 * 127 * 128.
+//   Q8_0: the stored w + 128 does not fit vpmaddubsw's int16 pairs, so the products are |w| x
+//     sign(x, w), w back to signed (|-128| = 128 as unsigned; sign(w, x) would wrap -(-128)), x in
+//     [-127, 127]: each pair within 2 * 128 * 127. Tiles take |w| once for all their tokens.
 //   Floats: widened to f32, one FMA per element, row and token, x broadcast; a long row in 4 ranges,
 //     which one token walks side by side (4 streams of the group in flight).
 //   Q4_K, Q6_K: see the K-quant section below.
@@ -67,37 +68,39 @@ template <int T, bool kQ4>
 HWY_INLINE void HalfBlockDots(const uint8_t* blk, int h, int64_t b, const int8_t* xq, const float* xd,
                               const int32_t* xs, int64_t n, int64_t nb, __m256* acc) {
   const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8(-128);
-  // fp16 scales of rows 8h .. 8h+7; then w[j]: weights 4j .. 4j+3 of the block, 8 rows.
+  // fp16 scales of rows 8h .. 8h+7; then weights 4j .. 4j+3 of the block, 8 rows, at q + 64j.
   const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk) + h));
   const uint8_t* q = blk + 32 + 32 * h;
-  __m256i w[8];
-  if constexpr (kQ4) {
-    for (int j = 0; j < 4; ++j) {
-      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * j));
-      w[j] = _mm256_and_si256(v, m4);
-      w[j + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+  const auto load = [&](int j) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * j)); };
+  __m256i s[T];
+  if constexpr (kQ4) {  // the 8 pairs of a row sum within 8 * 2 * 15 * 127 in int16
+    __m256i p[T];
+    for (int t = 0; t < T; ++t) p[t] = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {  // weights 4j .. 4j+3 in the low nibbles, 16 + 4j .. in the high
+      const __m256i v = load(j), lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+      for (int t = 0; t < T; ++t) {
+        const int8_t* xb = xq + t * n + b * 32 + 4 * j;
+        p[t] = _mm256_add_epi16(p[t], _mm256_maddubs_epi16(lo, Broadcast4(xb)));
+        p[t] = _mm256_add_epi16(p[t], _mm256_maddubs_epi16(hi, Broadcast4(xb + 16)));
+        __asm__("" : "+x"(p[t]));  // keeps the sum a chain: GCC's reassociated tree spills
+      }
     }
-  } else {
+    for (int t = 0; t < T; ++t) {
+      s[t] = _mm256_add_epi32(_mm256_set1_epi32(-8 * xs[t * nb + b]), _mm256_madd_epi16(p[t], ones));
+    }
+  } else {  // |w| once per tile, then per token x with w's sign: 4 vector operations per 32 products
+    for (int t = 0; t < T; ++t) s[t] = _mm256_setzero_si256();
     for (int j = 0; j < 8; ++j) {
-      w[j] = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * j)), bias);
+      const __m256i w = _mm256_xor_si256(load(j), bias), aw = _mm256_abs_epi8(w);
+      for (int t = 0; t < T; ++t) {
+        const __m256i p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(Broadcast4(xq + t * n + b * 32 + 4 * j), w));
+        s[t] = _mm256_add_epi32(s[t], _mm256_madd_epi16(p, ones));
+        __asm__("" : "+x"(s[t]));  // keeps the sum a chain: GCC's reassociated tree spills
+      }
     }
   }
   for (int t = 0; t < T; ++t) {
-    const int8_t* xb = xq + t * n + b * 32;
-    __m256i s;
-    if constexpr (kQ4) {  // the 8 pairs of a row sum within 8 * 2 * 15 * 127 in int16
-      __m256i p = _mm256_maddubs_epi16(w[0], Broadcast4(xb));
-      for (int j = 1; j < 8; ++j) p = _mm256_add_epi16(p, _mm256_maddubs_epi16(w[j], Broadcast4(xb + 4 * j)));
-      s = _mm256_add_epi32(_mm256_set1_epi32(-8 * xs[t * nb + b]), _mm256_madd_epi16(p, ones));
-    } else {
-      s = _mm256_setzero_si256();
-      for (int j = 0; j < 8; ++j) {
-        const __m256i x = Broadcast4(xb + 4 * j);
-        const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(w[j], x));
-        s = _mm256_add_epi32(s, _mm256_madd_epi16(p, ones));
-      }
-    }
-    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(xd[t * nb + b])), acc[t]);
+    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]), _mm256_mul_ps(dw, _mm256_set1_ps(xd[t * nb + b])), acc[t]);
   }
 }
 
@@ -134,10 +137,11 @@ HWY_INLINE void BlockDotsOneToken(const uint8_t* blk, size_t gb, const int8_t* x
   } else {
     for (int g = 0; g < G; ++g) s[g][0] = s[g][1] = _mm256_setzero_si256();
     for (int j = 0; j < 8; ++j) {
-      const __m256i x = Broadcast4(xb + 4 * j), ax = _mm256_abs_epi8(x);
+      const __m256i x = Broadcast4(xb + 4 * j);
       for (int g = 0; g < G; ++g) {
         for (int h = 0; h < 2; ++h) {
-          const __m256i p = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(_mm256_xor_si256(load(g, j, h), bias), x));
+          const __m256i w = _mm256_xor_si256(load(g, j, h), bias);
+          const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
           s[g][h] = _mm256_add_epi32(s[g][h], _mm256_madd_epi16(p, ones));
           if constexpr (G > 1) __asm__("" : "+x"(s[g][h]));
         }

@@ -134,12 +134,14 @@ INSTANTIATE_TEST_SUITE_P(Dtypes, MatMulSimd,
 
 // Q8_0 weights at the ends of their range (-128, which the quantizer never writes but a file may hold,
 // and 127) against activations that quantize to +-127 with the signs that make every product the
-// largest: the pairs that AVX2 sums in int16 reach 2 * 128 * 127 and must not saturate.
+// largest: the pairs that AVX2 sums in int16 reach 2 * 128 * 127 and must not saturate, and -128
+// times a negative activation must not wrap. On the file layout and on the interleaved copy (two
+// groups and 5 rows), for 6 tokens together (tiles) and each token alone (decode).
 TEST(MatMulSimd, ExtremeQ8_0ProductsMatchReferenceOnEveryTarget) {
-  const int64_t n_in = 3 * kQK8_0, n_out = 5, n_tokens = 3;
+  const int64_t n_in = 3 * kQK8_0, n_out = 37, n_tokens = 6;
   std::vector<BlockQ8_0> blocks(static_cast<size_t>(n_out * n_in / kQK8_0));
   for (size_t b = 0; b < blocks.size(); ++b) {
-    blocks[b].d = FP32ToFP16(0.01f * static_cast<float>(b + 1));
+    blocks[b].d = FP32ToFP16(0.01f * static_cast<float>(b % 7 + 1));
     for (int j = 0; j < kQK8_0; ++j) blocks[b].qs[j] = static_cast<int8_t>((j + static_cast<int>(b)) % 3 == 0 ? 127 : -128);
   }
   TensorView w;
@@ -149,23 +151,38 @@ TEST(MatMulSimd, ExtremeQ8_0ProductsMatchReferenceOnEveryTarget) {
   w.data = reinterpret_cast<const uint8_t*>(blocks.data());
   std::vector<float> x(static_cast<size_t>(n_in * n_tokens));
   for (int64_t t = 0; t < n_tokens; ++t) {
-    for (int64_t k = 0; k < n_in; ++k) {  // the sign of row 0's weight (or its opposite for token 1)
+    for (int64_t k = 0; k < n_in; ++k) {  // the sign of row 0's weight (or its opposite for odd tokens)
       const float sign = blocks[k / kQK8_0].qs[k % kQK8_0] > 0 ? 1.0f : -1.0f;
-      x[t * n_in + k] = (t == 1 ? -sign : sign) * (1.0f + 0.5f * static_cast<float>(t));
+      x[t * n_in + k] = (t % 2 == 1 ? -sign : sign) * (1.0f + 0.5f * static_cast<float>(t));
     }
   }
   ThreadPool pool(1);
   std::vector<float> y_ref(static_cast<size_t>(n_out * n_tokens));
   MatMul_ref(pool, w, x.data(), n_tokens, y_ref.data());
   ASSERT_GT(std::fabs(y_ref[0]), 1.0f);
+  std::vector<uint8_t> rows16(InterleavedBytes(w));
+  ASSERT_GT(rows16.size(), 0u);
+  InterleaveRows(w, rows16.data());
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
-    PackedActs acts;
-    PackActivations(DType::kQ8_0, x.data(), n_tokens, n_in, &acts);
-    std::vector<float> y(y_ref.size(), NAN);
-    MatMulRows(w, acts, y.data(), 0, n_out);
-    for (size_t i = 0; i < y.size(); ++i) {
-      ASSERT_NEAR(y[i], y_ref[i], 1e-5f * std::fabs(y_ref[i]) + 1e-5f) << hwy::TargetName(target) << " at " << i;
+    for (const uint8_t* copy : {static_cast<const uint8_t*>(nullptr), static_cast<const uint8_t*>(rows16.data())}) {
+      w.rows16 = copy;
+      const std::string where = std::string(hwy::TargetName(target)) + (copy ? " interleaved" : " file layout");
+      PackedActs acts;
+      PackActivations(DType::kQ8_0, x.data(), n_tokens, n_in, &acts);
+      std::vector<float> y(y_ref.size(), NAN);
+      MatMulRows(w, acts, y.data(), 0, n_out);
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        PackedActs one;
+        PackActivations(DType::kQ8_0, x.data() + t * n_in, 1, n_in, &one);
+        std::vector<float> y1(static_cast<size_t>(n_out), NAN);
+        MatMulRows(w, one, y1.data(), 0, n_out);
+        for (int64_t r = 0; r < n_out; ++r) {
+          const float want = y_ref[t * n_out + r], tol = 1e-5f * std::fabs(want) + 1e-5f;
+          ASSERT_NEAR(y[t * n_out + r], want, tol) << where << " token " << t << " row " << r;
+          ASSERT_NEAR(y1[r], want, tol) << where << " alone, token " << t << " row " << r;
+        }
+      }
     }
   }
   hwy::SetSupportedTargetsForTest(0);
