@@ -357,21 +357,22 @@ __attribute__((noinline)) void Q4KGroupDotsAvx2(const uint8_t* group, const Pack
         if (T == 1) PrefetchPartAhead(blk, j);
         for (int k = 0; k < kH; ++k) {
           const int h = h0 + k;
-          __m256i w[8];  // w[i]: weights 4i .. 4i+3 of sub-block j (w[4 + i]: 16 + 4i ..), 8 rows
-          for (int i = 0; i < 4; ++i) {
+          __m256i p16[T];  // per token: sub-block j's 8 pairs of products per row
+          for (int t = 0; t < T; ++t) p16[t] = _mm256_setzero_si256();
+          for (int i = 0; i < 4; ++i) {  // weights 4i .. 4i+3 of sub-block j in the low nibbles, 16 + 4i .. high
             const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->q[j][i][8 * h]));
-            w[i] = _mm256_and_si256(v, m4);
-            w[4 + i] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            for (int t = 0; t < T; ++t) {
+              const int8_t* xq = xk[t * nb + b].qs + 32 * j + 4 * i;
+              p16[t] = _mm256_add_epi16(p16[t], _mm256_maddubs_epi16(lo, Broadcast4(xq)));
+              p16[t] = _mm256_add_epi16(p16[t], _mm256_maddubs_epi16(hi, Broadcast4(xq + 16)));
+              __asm__("" : "+x"(p16[t]));  // keeps the sum a chain: GCC's reassociated tree spills
+            }
           }
           const __m256i sc32 =
               _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk->sc[j] + 8 * h)));
           const __m256i sc = _mm256_or_si256(sc32, _mm256_slli_epi32(sc32, 16));
-          for (int t = 0; t < T; ++t) {
-            const int8_t* xq = xk[t * nb + b].qs + 32 * j;
-            __m256i p16 = _mm256_maddubs_epi16(w[0], Broadcast4(xq));
-            for (int i = 1; i < 8; ++i) p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(w[i], Broadcast4(xq + 4 * i)));
-            isum[k][t] = _mm256_add_epi32(isum[k][t], _mm256_madd_epi16(p16, sc));
-          }
+          for (int t = 0; t < T; ++t) isum[k][t] = _mm256_add_epi32(isum[k][t], _mm256_madd_epi16(p16[t], sc));
         }
       }
       AddScaledSums(blk->d, h0, xk + b, nb, isum, acc);
@@ -406,36 +407,36 @@ __attribute__((noinline)) void Q6KGroupDotsAvx2(const uint8_t* group, const Pack
         if (T == 1) PrefetchPartAhead(blk, j);
         for (int k = 0; k < kH; ++k) {
           const int h = h0 + k;
-          // w[i]: weights 4i .. 4i+3 of sub-block 2j, w[4 + i] the same of sub-block 2j + 1.
           const __m256i hi0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qh[j][0][8 * h]));
           const __m256i hi1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qh[j][1][8 * h]));
-          __m256i w[8];
-          for (int i = 0; i < 4; ++i) {
-            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->ql[j][i][8 * h]));
-            w[i] = _mm256_or_si256(_mm256_and_si256(v, m4), high2(hi0, i));
-            w[4 + i] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), high2(hi1, i));
-          }
           // Lane r: the int16 pair (sc_2j, sc_2j+1) of row 8h + r, and each of the two duplicated.
           const __m256i pair =
               _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->sc[j][8 * h])));
           const __m256i sc0 = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(pair, 0xA0), 0xA0);  // (0,0,2,2)
           const __m256i sc1 = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(pair, 0xF5), 0xF5);  // (1,1,3,3)
-          for (int t = 0; t < T; ++t) {
-            const BlockQ8_K& x = xk[t * nb + b];
-            const int8_t* xq = x.qs + 32 * j;
-            const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(w[0], Broadcast4(xq)),
-                                                _mm256_maddubs_epi16(w[1], Broadcast4(xq + 4)));
-            const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(w[2], Broadcast4(xq + 8)),
-                                                _mm256_maddubs_epi16(w[3], Broadcast4(xq + 12)));
-            const __m256i p2 = _mm256_add_epi16(_mm256_maddubs_epi16(w[4], Broadcast4(xq + 16)),
-                                                _mm256_maddubs_epi16(w[5], Broadcast4(xq + 20)));
-            const __m256i p3 = _mm256_add_epi16(_mm256_maddubs_epi16(w[6], Broadcast4(xq + 24)),
-                                                _mm256_maddubs_epi16(w[7], Broadcast4(xq + 28)));
-            const __m256i s0 = _mm256_add_epi32(_mm256_madd_epi16(p0, sc0), _mm256_madd_epi16(p1, sc0));
-            const __m256i s1 = _mm256_add_epi32(_mm256_madd_epi16(p2, sc1), _mm256_madd_epi16(p3, sc1));
-            // The -32 offset: 32 * (sc_2j * bsum_2j + sc_2j+1 * bsum_2j+1).
-            const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(pair, Broadcast4(x.bsums + 2 * j)), 5);
-            isum[k][t] = _mm256_add_epi32(isum[k][t], _mm256_sub_epi32(_mm256_add_epi32(s0, s1), off));
+          for (int i = 0; i < 4; i += 2) {
+            // w[0], w[1]: weights 4i .. 4i+7 of sub-block 2j; w[2], w[3] the same of sub-block 2j + 1.
+            __m256i w[4];
+            for (int u = 0; u < 2; ++u) {
+              const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->ql[j][i + u][8 * h]));
+              w[u] = _mm256_or_si256(_mm256_and_si256(v, m4), high2(hi0, i + u));
+              w[2 + u] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), high2(hi1, i + u));
+            }
+            for (int t = 0; t < T; ++t) {
+              const int8_t* xq = xk[t * nb + b].qs + 32 * j + 4 * i;
+              const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(w[0], Broadcast4(xq)),
+                                                  _mm256_maddubs_epi16(w[1], Broadcast4(xq + 4)));
+              const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(w[2], Broadcast4(xq + 16)),
+                                                  _mm256_maddubs_epi16(w[3], Broadcast4(xq + 20)));
+              isum[k][t] = _mm256_add_epi32(isum[k][t], _mm256_madd_epi16(p0, sc0));
+              isum[k][t] = _mm256_add_epi32(isum[k][t], _mm256_madd_epi16(p1, sc1));
+              __asm__("" : "+x"(isum[k][t]));  // keeps the sum a chain: GCC's reassociated tree spills
+            }
+          }
+          for (int t = 0; t < T; ++t) {  // the -32 offset: 32 * (sc_2j * bsum_2j + sc_2j+1 * bsum_2j+1)
+            const __m256i off =
+                _mm256_slli_epi32(_mm256_madd_epi16(pair, Broadcast4(xk[t * nb + b].bsums + 2 * j)), 5);
+            isum[k][t] = _mm256_sub_epi32(isum[k][t], off);
           }
         }
       }
