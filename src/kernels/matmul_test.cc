@@ -305,7 +305,7 @@ TEST(PackSwiGlu, EqualsSwiGluThenPackActivations) {
   std::normal_distribution<float> normal(0.0f, 2.0f);
   for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_K}) {
     const int64_t block = GetDTypeInfo(dtype).block_size;
-    for (const auto [n_in, n_tokens] : {std::pair<int64_t, int64_t>{block, 1}, {19 * 256, 1}, {3 * 256, 3}}) {
+    for (const auto& [n_in, n_tokens] : {std::pair<int64_t, int64_t>{block, 1}, {19 * 256, 1}, {3 * 256, 3}}) {
       if (n_in % block != 0) continue;
       std::vector<float> gate(static_cast<size_t>(n_in * n_tokens)), up(gate.size());
       for (float& v : gate) v = normal(rng);

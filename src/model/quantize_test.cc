@@ -32,7 +32,7 @@ std::string WriteModel(int32_t n_embd, bool tied) {
 // "token_embd.weight's type / output.weight's type" ("-" when absent) after quantizing to `type`.
 std::string HeadTypes(const std::string& in, const std::string& type, bool pure = false) {
   const std::string out = in + "." + type + ".gguf";
-  const Status s = QuantizeModel(in, out, type, {.pure = pure});
+  const Status s = QuantizeModel(in, out, type, {.pure = pure, .n_threads = 0, .on_tensor = nullptr});
   CHECK(s.ok());
   StatusOr<gguf::File> file = gguf::File::Open(out);
   CHECK(file.ok());

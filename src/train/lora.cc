@@ -11,7 +11,10 @@ namespace {
 
 std::string ValidTargets() {
   std::string s;
-  for (std::string_view n : kLoraModuleNames) s += (s.empty() ? "" : ",") + std::string(n);
+  for (std::string_view n : kLoraModuleNames) {
+    if (!s.empty()) s += ',';
+    s += n;
+  }
   return s;
 }
 
@@ -69,7 +72,10 @@ StatusOr<std::vector<LoraTarget>> ParseLoraTargets(std::string_view list) {
 
 std::string LoraTargetsString(const std::vector<LoraTarget>& targets) {
   std::string s;
-  for (LoraTarget t : targets) s += (s.empty() ? "" : ",") + std::string(kLoraModuleNames[static_cast<int>(t)]);
+  for (LoraTarget t : targets) {
+    if (!s.empty()) s += ',';
+    s += kLoraModuleNames[static_cast<int>(t)];
+  }
   return s;
 }
 
