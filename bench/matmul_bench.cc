@@ -76,6 +76,12 @@ void Args(benchmark::internal::Benchmark* b) {
     }
     b->Args({static_cast<int64_t>(t), n_in, 1536, 1, 0});
   }
+  // Prefill at the shapes of stories110m's projections (dim 768, ffn 2048): rows whose 16-row groups
+  // with a tile's activations no longer fit L1 (768) or L2-sized ones (2048).
+  for (DType t : {DType::kF16, DType::kQ8_0, DType::kQ4_0}) {
+    b->Args({static_cast<int64_t>(t), 768, 2048, 128, 2});
+    b->Args({static_cast<int64_t>(t), 2048, 768, 128, 2});
+  }
   // One token against a matrix larger than the caches (2048 x 32768: 38 MB in Q4_0 and Q4_K, 134 MB
   // in F16): decode speed from memory, to set beside the read bandwidth `flotilla bench` measures.
   for (DType t : {DType::kF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
