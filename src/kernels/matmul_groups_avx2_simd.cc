@@ -4,15 +4,14 @@
 // row 8h + r: no horizontal sums, one scale vector per block, results stored straight into y. One
 // token (decode) takes both halves block by block, so the group streams from memory once (against a
 // walk per half: 2048x32768 decode on AMD Zen 3 at one thread Q4_K 13 -> 19.5 GB/s, Q6_K 13.6 -> 21.6),
-// and Q8_0 / Q4_0 take two groups side by side; tiles of tokens in the integer kernels walk it once per
-// half (the second from L1/L2), the float kernels' tiles take both halves (kLongFloatRow).
+// Q8_0 / Q4_0 take two groups side by side and long float rows four; tiles of tokens in the integer
+// kernels walk a group once per half (the second from L1/L2), the float kernels' tiles take both halves.
 //   Q4_0: vpmaddubsw of the unsigned nibbles (0..15) against 4 activations broadcast, vpmaddwd into
 //     int32, the -8 folded in as -8 * sum(x) per block (exact, as the reference's integer sum).
 //   Q8_0: the stored w + 128 does not fit vpmaddubsw's int16 pairs, so the products are |w| x
 //     sign(x, w), w back to signed (|-128| = 128 as unsigned; sign(w, x) would wrap -(-128)), x in
 //     [-127, 127]: each pair within 2 * 128 * 127. Tiles take |w| once for all their tokens.
-//   Floats: widened to f32, one FMA per element, row and token, x broadcast; a long row in 4 ranges,
-//     which one token walks side by side (4 streams of the group in flight).
+//   Floats: widened to f32, one FMA per element, row and token, x broadcast (kLongFloatRow).
 //   Q4_K, Q6_K: see the K-quant section below.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/matmul_groups_avx2_simd.cc"
@@ -43,20 +42,15 @@ namespace HWY_NAMESPACE {
 // Tokens sharing each decoded weight vector: T int sums and T accumulators with the column's weights fit
 // 16 registers (tiles of 6 spilled and measured slower: Q8_0 90 -> 77 GFLOP/s, Q6_K 122 -> 89).
 constexpr int kIntTokenTile = 4;
-// A float row of n elements is summed in R consecutive ranges [RangeBegin(n, R, r), RangeBegin(n, R,
-// r + 1)), each in P partial sums of alternate elements, added in order: the partials of a range,
-// then the ranges. R and P depend on n only, never on the tile, so a token's result does not depend
-// on the tile it ran in (batched sequences equal sequences run alone). One token walks its ranges side
-// by side, R streams of the group in flight. Long rows (n >= kLongFloatRow) take 4 ranges of one sum
-// and tiles of 5 tokens, shorter rows one range of 2 partials and tiles of 3: F16 decode from memory on
-// AMD Zen 3, one thread, 4 ranges against one: 2048 x 32768 16 -> 21.5 GB/s (one range of 2 partials),
-// 512 x 262144 14 -> 17, but 288 x 466033 12.7 -> 10.8 (one range of one sum; short streams).
+// A float row's n elements are summed in P partial sums of alternate elements (element i into partial
+// i mod P while P elements are left, the rest into partial 0), added in order. P depends on n only,
+// never on the tile, so a token's result does not depend on the tile it ran in (batched sequences
+// equal sequences run alone). Long rows (n >= kLongFloatRow) take one sum and tiles of 5 tokens, and
+// one token takes 4 groups side by side (4 streams of weights in flight, 8 FMA chains); shorter rows
+// take 2 partials and tiles of 3, one token one group (4 chains). stories110m F16 decode (rows of 768
+// and 2048) on AMD Zen 3, 4 groups side by side against one group in 4 ranges (4 streams of a quarter
+// of the group each): one thread 72 -> 88 t/s, two 119 -> 124 (medians of 4 and 5 alternating runs).
 constexpr int64_t kLongFloatRow = 512;
-
-// Ranges begin at multiples of ceil(n / R); the last ones are shorter, or empty when n < R.
-inline int64_t RangeBegin(int64_t n, int ranges, int r) {
-  return std::min(n, r * ((n + ranges - 1) / ranges));
-}
 
 // The 4 bytes at p broadcast to all 8 lanes.
 inline __m256i Broadcast4(const void* p) {
@@ -220,73 +214,62 @@ HWY_INLINE __m256 LoadHalfColumn(const uint8_t* group, int64_t k, int h) {
   }
 }
 
-// For q < Q, p < P: acc[q][h][t][p] += element starts[q] + i of rows 8h .. 8h+7 times x_t = x + t n,
-// over i in [i0, len) with i - i0 = p mod P while P elements are left, the rest into p = 0 (so a
-// range walked in two calls, the first ending at a multiple of P, sums as in one). Q ranges side by
-// side: their FMA chains run in parallel.
-template <int Q, int T, int P, DType kType>
-HWY_INLINE void FloatRangeDots(const uint8_t* group, const float* x, int64_t n, const int64_t (&starts)[Q],
-                               int64_t i0, int64_t len, __m256 (*acc)[2][T][P]) {
+// acc[g][h][t][p] += element i of rows 8h .. 8h+7 of group g (the groups gb bytes apart) times x_t =
+// x + t n, for i < n: into partial p = i mod P while P elements are left, the rest into partial 0.
+template <int G, int T, int P, DType kType>
+HWY_INLINE void FloatDots(const uint8_t* group, size_t gb, const float* x, int64_t n, __m256 (&acc)[G][2][T][P]) {
   const auto step = [&](int64_t i, int p) {
-    for (int q = 0; q < Q; ++q) {
-      const int64_t k = starts[q] + i;
+    __m256 xi[T];
+    for (int t = 0; t < T; ++t) xi[t] = _mm256_set1_ps(x[t * n + i]);
+    for (int g = 0; g < G; ++g) {
       for (int h = 0; h < 2; ++h) {
-        const __m256 w = LoadHalfColumn<kType>(group, k, h);
-        for (int t = 0; t < T; ++t) {
-          acc[q][h][t][p] = _mm256_fmadd_ps(w, _mm256_set1_ps(x[t * n + k]), acc[q][h][t][p]);
-        }
+        const __m256 w = LoadHalfColumn<kType>(group + g * gb, i, h);
+        for (int t = 0; t < T; ++t) acc[g][h][t][p] = _mm256_fmadd_ps(w, xi[t], acc[g][h][t][p]);
       }
     }
   };
-  int64_t i = i0;
-  for (; i + P <= len; i += P) {
+  int64_t i = 0;
+  for (; i + P <= n; i += P) {
     for (int p = 0; p < P; ++p) step(i + p, p);
   }
-  for (; i < len; ++i) step(i, 0);
+  for (; i < n; ++i) step(i, 0);
 }
 
-// The same for float weights, in R ranges of P partial sums (kLongFloatRow). Both halves in one pass,
-// each weight load feeding T tokens; Q ranges side by side while the 2 x T x P x Q accumulators fit 12
-// registers (long rows, one token: 4 ranges, 8 FMA chains; a tile of 5: one range, 10 chains, against
-// tiles of 3 x 2 partials: F16 576x1536x128 at one thread 75 -> 82 GFLOP/s, medians of 7 alternating
-// runs).
-template <int T, DType kType, int R, int P>
-__attribute__((noinline)) void GroupDotsFloatAvx2(const uint8_t* group, const PackedActs& a, int64_t t0, float* y,
-                                                  int64_t ys) {
-  constexpr int Q = 2 * T * P * R <= 12 ? R : 2 * T * P * (R / 2) <= 12 ? R / 2 : 1;
-  static_assert(R % Q == 0 && 2 * T * P * Q <= 12);
-  const int64_t n = a.n_in;
-  const float* x = &a.f[t0 * n];
-  __m256 sum[2][T];
-  for (int r0 = 0; r0 < R; r0 += Q) {
-    __m256 acc[Q][2][T][P];
-    int64_t starts[Q], common = n;
-    for (int q = 0; q < Q; ++q) {
-      starts[q] = RangeBegin(n, R, r0 + q);
-      common = std::min(common, RangeBegin(n, R, r0 + q + 1) - starts[q]);
-      for (int h = 0; h < 2; ++h) {
-        for (int t = 0; t < T; ++t) {
-          for (int p = 0; p < P; ++p) acc[q][h][t][p] = _mm256_setzero_ps();
-        }
-      }
-    }
-    common -= common % P;
-    FloatRangeDots<Q, T, P, kType>(group, x, n, starts, 0, common, acc);
-    for (int q = 0; q < Q; ++q) {  // the rest of each range
-      const int64_t start[1] = {starts[q]}, len = RangeBegin(n, R, r0 + q + 1) - starts[q];
-      if (len > common) FloatRangeDots<1, T, P, kType>(group, x, n, start, common, len, &acc[q]);
-      for (int h = 0; h < 2; ++h) {
-        for (int t = 0; t < T; ++t) {
-          __m256 range_sum = acc[q][h][t][0];
-          for (int p = 1; p < P; ++p) range_sum = _mm256_add_ps(range_sum, acc[q][h][t][p]);
-          sum[h][t] = r0 + q == 0 ? range_sum : _mm256_add_ps(sum[h][t], range_sum);
-        }
+// y[t * ys + 16g + 8h + r] = dot(row 8h + r of group g, x_{t0 + t}) for r < 8, h < 2, t < T, g < G, for
+// float weights in P partial sums (kLongFloatRow), the groups gb bytes apart. Both halves in one pass,
+// each weight load feeding T tokens; the 2 G T P accumulators fit 12 registers (tiles of 5 against 3 x
+// 2 partials: F16 576x1536x128 at one thread 75 -> 82 GFLOP/s, medians of 7 alternating runs).
+template <int G, int T, int P, DType kType>
+__attribute__((noinline)) void GroupDotsFloatAvx2(const uint8_t* group, size_t gb, const PackedActs& a, int64_t t0,
+                                                  float* y, int64_t ys) {
+  static_assert(2 * G * T * P <= 12);
+  __m256 acc[G][2][T][P];
+  for (int g = 0; g < G; ++g) {
+    for (int h = 0; h < 2; ++h) {
+      for (int t = 0; t < T; ++t) {
+        for (int p = 0; p < P; ++p) acc[g][h][t][p] = _mm256_setzero_ps();
       }
     }
   }
-  for (int h = 0; h < 2; ++h) {
-    for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * ys + 8 * h, sum[h][t]);
+  FloatDots<G, T, P, kType>(group, gb, &a.f[t0 * a.n_in], a.n_in, acc);
+  for (int g = 0; g < G; ++g) {
+    for (int h = 0; h < 2; ++h) {
+      for (int t = 0; t < T; ++t) {
+        __m256 sum = acc[g][h][t][0];
+        for (int p = 1; p < P; ++p) sum = _mm256_add_ps(sum, acc[g][h][t][p]);
+        _mm256_storeu_ps(y + t * ys + 16 * g + 8 * h, sum);
+      }
+    }
   }
+}
+
+// One token against float weights: groups [g0, g1) G at a time side by side, the rest fewer at a time.
+template <DType kType, int G, int P>
+void OneTokenFloatGroups(const TensorView& w, const PackedActs& a, float* y, int64_t g0, int64_t g1) {
+  const size_t gb = InterleavedGroupBytes(w.dtype, w.row_len());
+  int64_t g = g0;
+  for (; g + G <= g1; g += G) GroupDotsFloatAvx2<G, 1, P, kType>(w.rows16 + g * gb, gb, a, 0, y + g * kInterleaveRows, 0);
+  if constexpr (G > 1) OneTokenFloatGroups<kType, G / 2, P>(w, a, y, g, g1);
 }
 
 // ---- K-quants against Q8_K activations. Per super-block of 256, half and token the integer sums are
@@ -449,8 +432,8 @@ __attribute__((noinline)) void Q6KGroupDotsAvx2(const uint8_t* group, const Pack
   }
 }
 
-// The kernels above for MatMulIntGroups and MatMulFloatGroups (group_tiles-inl.h); floats in R
-// ranges of P partial sums, tiles of kTile tokens.
+// The kernels above for MatMulIntGroups and MatMulFloatGroups (group_tiles-inl.h); floats in P partial
+// sums, tiles of kTile tokens.
 struct IntKernelsAvx2 {
   static constexpr int kIntTile = kIntTokenTile;
   template <int T, bool kQ4>
@@ -458,12 +441,12 @@ struct IntKernelsAvx2 {
     GroupDotsAvx2<T, kQ4>(group, a, t0, y, ys);
   }
 };
-template <int R, int P, int kTile>
+template <int P, int kTile>
 struct FloatKernelsAvx2 {
   static constexpr int kFloatTile = kTile;
   template <int T, DType kType>
   static void Floats(const uint8_t* group, const PackedActs& a, int64_t t0, float* y, int64_t ys) {
-    GroupDotsFloatAvx2<T, kType, R, P>(group, a, t0, y, ys);
+    GroupDotsFloatAvx2<1, T, P, kType>(group, 0, a, t0, y, ys);
   }
 };
 
@@ -494,8 +477,21 @@ void MatMulGroupsAvx2Impl(const TensorView& w, const PackedActs& a, float* y, in
     };
     return w.dtype == DType::kQ4_0 ? pairs.template operator()<true>() : pairs.template operator()<false>();
   }
-  if (w.row_len() >= kLongFloatRow) return MatMulFloatGroups<FloatKernelsAvx2<4, 1, 5>>(w, a, y, g0, g1);
-  MatMulFloatGroups<FloatKernelsAvx2<1, 2, 3>>(w, a, y, g0, g1);
+  const bool long_rows = w.row_len() >= kLongFloatRow;
+  if (a.n_tokens == 1) {
+    const auto one_token = [&]<DType kType>() {
+      if (long_rows) return OneTokenFloatGroups<kType, 4, 1>(w, a, y, g0, g1);
+      OneTokenFloatGroups<kType, 1, 2>(w, a, y, g0, g1);
+    };
+    switch (w.dtype) {
+      case DType::kF32: return one_token.template operator()<DType::kF32>();
+      case DType::kF16: return one_token.template operator()<DType::kF16>();
+      case DType::kBF16: return one_token.template operator()<DType::kBF16>();
+      default: CHECK(false);
+    }
+  }
+  if (long_rows) return MatMulFloatGroups<FloatKernelsAvx2<1, 5>>(w, a, y, g0, g1);
+  MatMulFloatGroups<FloatKernelsAvx2<2, 3>>(w, a, y, g0, g1);
 }
 
 #else
