@@ -11,7 +11,8 @@
 //   Q8_0: the stored w + 128 does not fit vpmaddubsw's int16 pairs, so the products are |w| x
 //     sign(x, w), w back to signed (|-128| = 128 as unsigned; sign(w, x) would wrap -(-128)), x in
 //     [-127, 127]: each pair within 2 * 128 * 127. Tiles take |w| once for all their tokens.
-//   Floats: widened to f32, one FMA per element, row and token, x broadcast (kLongFloatRow).
+//   Floats: widened to f32, one FMA per element, row and token, x broadcast; each row one sum in
+//     order, whatever the tile (batched sequences equal sequences run alone).
 //   Q4_K, Q6_K: see the K-quant section below.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/matmul_groups_avx2_simd.cc"
@@ -19,7 +20,6 @@
 #include <hwy/highway.h>
 #include "kernels/group_tiles-inl.h"
 
-#include <algorithm>
 #include <cstring>
 
 #include "flotilla/check.h"
@@ -42,15 +42,13 @@ namespace HWY_NAMESPACE {
 // Tokens sharing each decoded weight vector: T int sums and T accumulators with the column's weights fit
 // 16 registers (tiles of 6 spilled and measured slower: Q8_0 90 -> 77 GFLOP/s, Q6_K 122 -> 89).
 constexpr int kIntTokenTile = 4;
-// A float row's n elements are summed in P partial sums of alternate elements (element i into partial
-// i mod P while P elements are left, the rest into partial 0), added in order. P depends on n only,
-// never on the tile, so a token's result does not depend on the tile it ran in (batched sequences
-// equal sequences run alone). Long rows (n >= kLongFloatRow) take one sum and tiles of 5 tokens, and
-// one token takes 4 groups side by side (4 streams of weights in flight, 8 FMA chains); shorter rows
-// take 2 partials and tiles of 3, one token one group (4 chains). stories110m F16 decode (rows of 768
-// and 2048) on AMD Zen 3, 4 groups side by side against one group in 4 ranges (4 streams of a quarter
-// of the group each): one thread 72 -> 88 t/s, two 119 -> 124 (medians of 4 and 5 alternating runs).
-constexpr int64_t kLongFloatRow = 512;
+// Float weights: tiles of 5 tokens (10 accumulators); one token takes 4 groups side by side (4 streams
+// of weights in flight, 8 FMA chains). On AMD Zen 3, F16 decode, against one group at a time (in 4
+// ranges side by side for rows of 512 or more, in 2 partial sums of alternate elements below): one
+// thread stories110m (rows of 768 and 2048) 74 -> 84 t/s, synth15M (rows of 288 and 768) 631 -> 862;
+// two threads 112 -> 116 and 1160 -> 1453 (medians of 4 alternating runs).
+constexpr int kFloatTokenTile = 5;
+constexpr int kFloatGroupsSideBySide = 4;
 
 // The 4 bytes at p broadcast to all 8 lanes.
 inline __m256i Broadcast4(const void* p) {
@@ -214,62 +212,51 @@ HWY_INLINE __m256 LoadHalfColumn(const uint8_t* group, int64_t k, int h) {
   }
 }
 
-// acc[g][h][t][p] += element i of rows 8h .. 8h+7 of group g (the groups gb bytes apart) times x_t =
-// x + t n, for i < n: into partial p = i mod P while P elements are left, the rest into partial 0.
-template <int G, int T, int P, DType kType>
-HWY_INLINE void FloatDots(const uint8_t* group, size_t gb, const float* x, int64_t n, __m256 (&acc)[G][2][T][P]) {
-  const auto step = [&](int64_t i, int p) {
+// acc[g][h][t] += element i of rows 8h .. 8h+7 of group g (the groups gb bytes apart) times x_t = x + t n,
+// for i = 0 .. n-1 in order.
+template <int G, int T, DType kType>
+HWY_INLINE void FloatDots(const uint8_t* group, size_t gb, const float* x, int64_t n, __m256 (&acc)[G][2][T]) {
+  for (int64_t i = 0; i < n; ++i) {
     __m256 xi[T];
     for (int t = 0; t < T; ++t) xi[t] = _mm256_set1_ps(x[t * n + i]);
     for (int g = 0; g < G; ++g) {
       for (int h = 0; h < 2; ++h) {
         const __m256 w = LoadHalfColumn<kType>(group + g * gb, i, h);
-        for (int t = 0; t < T; ++t) acc[g][h][t][p] = _mm256_fmadd_ps(w, xi[t], acc[g][h][t][p]);
+        for (int t = 0; t < T; ++t) acc[g][h][t] = _mm256_fmadd_ps(w, xi[t], acc[g][h][t]);
       }
     }
-  };
-  int64_t i = 0;
-  for (; i + P <= n; i += P) {
-    for (int p = 0; p < P; ++p) step(i + p, p);
   }
-  for (; i < n; ++i) step(i, 0);
 }
 
 // y[t * ys + 16g + 8h + r] = dot(row 8h + r of group g, x_{t0 + t}) for r < 8, h < 2, t < T, g < G, for
-// float weights in P partial sums (kLongFloatRow), the groups gb bytes apart. Both halves in one pass,
-// each weight load feeding T tokens; the 2 G T P accumulators fit 12 registers (tiles of 5 against 3 x
-// 2 partials: F16 576x1536x128 at one thread 75 -> 82 GFLOP/s, medians of 7 alternating runs).
-template <int G, int T, int P, DType kType>
+// float weights, the groups gb bytes apart. Both halves in one pass, each weight load feeding T
+// tokens; the 2 G T accumulators fit 12 registers (tiles of 5 against 3 x 2 partial sums: F16
+// 576x1536x128 at one thread 75 -> 82 GFLOP/s, medians of 7 alternating runs).
+template <int G, int T, DType kType>
 __attribute__((noinline)) void GroupDotsFloatAvx2(const uint8_t* group, size_t gb, const PackedActs& a, int64_t t0,
                                                   float* y, int64_t ys) {
-  static_assert(2 * G * T * P <= 12);
-  __m256 acc[G][2][T][P];
+  static_assert(2 * G * T <= 12);
+  __m256 acc[G][2][T];
   for (int g = 0; g < G; ++g) {
     for (int h = 0; h < 2; ++h) {
-      for (int t = 0; t < T; ++t) {
-        for (int p = 0; p < P; ++p) acc[g][h][t][p] = _mm256_setzero_ps();
-      }
+      for (int t = 0; t < T; ++t) acc[g][h][t] = _mm256_setzero_ps();
     }
   }
-  FloatDots<G, T, P, kType>(group, gb, &a.f[t0 * a.n_in], a.n_in, acc);
+  FloatDots<G, T, kType>(group, gb, &a.f[t0 * a.n_in], a.n_in, acc);
   for (int g = 0; g < G; ++g) {
     for (int h = 0; h < 2; ++h) {
-      for (int t = 0; t < T; ++t) {
-        __m256 sum = acc[g][h][t][0];
-        for (int p = 1; p < P; ++p) sum = _mm256_add_ps(sum, acc[g][h][t][p]);
-        _mm256_storeu_ps(y + t * ys + 16 * g + 8 * h, sum);
-      }
+      for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * ys + 16 * g + 8 * h, acc[g][h][t]);
     }
   }
 }
 
 // One token against float weights: groups [g0, g1) G at a time side by side, the rest fewer at a time.
-template <DType kType, int G, int P>
+template <DType kType, int G>
 void OneTokenFloatGroups(const TensorView& w, const PackedActs& a, float* y, int64_t g0, int64_t g1) {
   const size_t gb = InterleavedGroupBytes(w.dtype, w.row_len());
   int64_t g = g0;
-  for (; g + G <= g1; g += G) GroupDotsFloatAvx2<G, 1, P, kType>(w.rows16 + g * gb, gb, a, 0, y + g * kInterleaveRows, 0);
-  if constexpr (G > 1) OneTokenFloatGroups<kType, G / 2, P>(w, a, y, g, g1);
+  for (; g + G <= g1; g += G) GroupDotsFloatAvx2<G, 1, kType>(w.rows16 + g * gb, gb, a, 0, y + g * kInterleaveRows, 0);
+  if constexpr (G > 1) OneTokenFloatGroups<kType, G / 2>(w, a, y, g, g1);
 }
 
 // ---- K-quants against Q8_K activations. Per super-block of 256, half and token the integer sums are
@@ -432,8 +419,7 @@ __attribute__((noinline)) void Q6KGroupDotsAvx2(const uint8_t* group, const Pack
   }
 }
 
-// The kernels above for MatMulIntGroups and MatMulFloatGroups (group_tiles-inl.h); floats in P partial
-// sums, tiles of kTile tokens.
+// The kernels above for MatMulIntGroups and MatMulFloatGroups (group_tiles-inl.h).
 struct IntKernelsAvx2 {
   static constexpr int kIntTile = kIntTokenTile;
   template <int T, bool kQ4>
@@ -441,12 +427,11 @@ struct IntKernelsAvx2 {
     GroupDotsAvx2<T, kQ4>(group, a, t0, y, ys);
   }
 };
-template <int P, int kTile>
 struct FloatKernelsAvx2 {
-  static constexpr int kFloatTile = kTile;
+  static constexpr int kFloatTile = kFloatTokenTile;
   template <int T, DType kType>
   static void Floats(const uint8_t* group, const PackedActs& a, int64_t t0, float* y, int64_t ys) {
-    GroupDotsFloatAvx2<1, T, P, kType>(group, 0, a, t0, y, ys);
+    GroupDotsFloatAvx2<1, T, kType>(group, 0, a, t0, y, ys);
   }
 };
 
@@ -477,21 +462,13 @@ void MatMulGroupsAvx2Impl(const TensorView& w, const PackedActs& a, float* y, in
     };
     return w.dtype == DType::kQ4_0 ? pairs.template operator()<true>() : pairs.template operator()<false>();
   }
-  const bool long_rows = w.row_len() >= kLongFloatRow;
-  if (a.n_tokens == 1) {
-    const auto one_token = [&]<DType kType>() {
-      if (long_rows) return OneTokenFloatGroups<kType, 4, 1>(w, a, y, g0, g1);
-      OneTokenFloatGroups<kType, 1, 2>(w, a, y, g0, g1);
-    };
-    switch (w.dtype) {
-      case DType::kF32: return one_token.template operator()<DType::kF32>();
-      case DType::kF16: return one_token.template operator()<DType::kF16>();
-      case DType::kBF16: return one_token.template operator()<DType::kBF16>();
-      default: CHECK(false);
-    }
+  if (a.n_tokens > 1) return MatMulFloatGroups<FloatKernelsAvx2>(w, a, y, g0, g1);
+  switch (w.dtype) {
+    case DType::kF32: return OneTokenFloatGroups<DType::kF32, kFloatGroupsSideBySide>(w, a, y, g0, g1);
+    case DType::kF16: return OneTokenFloatGroups<DType::kF16, kFloatGroupsSideBySide>(w, a, y, g0, g1);
+    case DType::kBF16: return OneTokenFloatGroups<DType::kBF16, kFloatGroupsSideBySide>(w, a, y, g0, g1);
+    default: CHECK(false);
   }
-  if (long_rows) return MatMulFloatGroups<FloatKernelsAvx2<1, 5>>(w, a, y, g0, g1);
-  MatMulFloatGroups<FloatKernelsAvx2<2, 3>>(w, a, y, g0, g1);
 }
 
 #else
