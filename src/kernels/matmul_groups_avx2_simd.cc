@@ -45,8 +45,8 @@ constexpr int kIntTokenTile = 4;
 // Float weights: tiles of 5 tokens (10 accumulators); one token takes 4 groups side by side (4 streams
 // of weights in flight, 8 FMA chains). On AMD Zen 3, F16 decode, against one group at a time (in 4
 // ranges side by side for rows of 512 or more, in 2 partial sums of alternate elements below): one
-// thread stories110m (rows of 768 and 2048) 74 -> 84 t/s, synth15M (rows of 288 and 768) 631 -> 862;
-// two threads 112 -> 116 and 1160 -> 1453 (medians of 4 alternating runs).
+// thread stories110m (rows of 768 and 2048) 84 -> 98 t/s, synth15M (rows of 288 and 768) 575 -> 794;
+// two threads 110 -> 130 and 952 -> 1201 (medians of 4-5 alternating runs).
 constexpr int kFloatTokenTile = 5;
 constexpr int kFloatGroupsSideBySide = 4;
 
