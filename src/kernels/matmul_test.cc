@@ -235,7 +235,7 @@ TEST_P(MatMulInterleaved, TokenGivesTheSameBitsInEveryTile) {
   const DType dtype = GetParam();
   const int64_t block = GetDTypeInfo(dtype).block_size;
   std::vector<int64_t> lengths = {block, 5 * block, 6 * block};
-  if (block == 1) lengths = {1, 3, 133, 770};  // floats: short rows, and a long one (kLongFloatRow)
+  if (block == 1) lengths = {1, 3, 133, 770};  // floats: single elements, short rows and a long one
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
     for (int64_t i = 0; i < 3 * static_cast<int64_t>(lengths.size()); ++i) {
