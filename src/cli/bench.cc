@@ -38,7 +38,7 @@ struct BenchOptions {
 
 struct Row {
   int32_t n_prompt, n_gen, n_threads;
-  std::vector<double> samples_ts;
+  std::vector<double> samples_ts = {};
   double avg_ts = 0, stddev_ts = 0;
   // This machine's limit at up to n_threads during the test's runs (0 when not measured, MeasureLimit):
   // read bandwidth for tg tests; for pp tests the peak of the arithmetic the matmuls use (f32 FMA for

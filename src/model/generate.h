@@ -19,7 +19,7 @@ namespace flotilla {
 
 struct GenerateOptions {
   int32_t max_tokens = -1;          // -1: until the context is full
-  std::vector<std::string> stop;    // generation ends before the first occurrence of any of these
+  std::vector<std::string> stop = {};  // generation ends before the first occurrence of any of these
   bool ignore_eos = false;          // keep going past end-of-generation tokens
   const std::atomic<bool>* cancel = nullptr;  // set from another thread (Ctrl-C) to stop early
 };

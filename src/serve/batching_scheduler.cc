@@ -30,12 +30,12 @@ struct Queued {
 
 // A context and the job running on it, if any.
 struct Slot {
-  std::unique_ptr<Context> ctx;
-  std::vector<int32_t> cached;  // tokens in ctx's KV cache
-  std::optional<Queued> q;      // the running job (kept alive for the run's references)
+  std::unique_ptr<Context> ctx = nullptr;
+  std::vector<int32_t> cached = {};  // tokens in ctx's KV cache
+  std::optional<Queued> q = {};      // the running job (kept alive for the run's references)
   double waited = 0.0;
-  std::unique_ptr<GenerationRun> run;
-  std::unique_ptr<EmbeddingRun> embed;
+  std::unique_ptr<GenerationRun> run = nullptr;
+  std::unique_ptr<EmbeddingRun> embed = nullptr;
   int entry = -1;  // index in the current Batch, -1: not in it
   int32_t n_in_pass = 0;
 
