@@ -205,7 +205,9 @@ TEST_F(ServeE2eTest, JsonObjectModeProducesJsonPrefix) {
   const std::string text = j["choices"][0]["message"]["content"];
   ASSERT_FALSE(text.empty());
   EXPECT_EQ(text.find_first_not_of(" \n\t\r"), text.find('{'));  // starts with an object
-  if (j["choices"][0]["finish_reason"] == "stop") EXPECT_TRUE(json::accept(text)) << text;
+  if (j["choices"][0]["finish_reason"] == "stop") {
+    EXPECT_TRUE(json::accept(text)) << text;
+  }
 }
 
 TEST_F(ServeE2eTest, ErrorsAreOpenAiShaped) {
