@@ -4,7 +4,7 @@
 // row 8h + r: no horizontal sums, one scale vector per block, results stored straight into y. One
 // token (decode) takes both halves block by block, so the group streams from memory once (against a
 // walk per half: 2048x32768 decode on AMD Zen 3 at one thread Q4_K 13 -> 19.5 GB/s, Q6_K 13.6 -> 21.6),
-// Q8_0 / Q4_0 take two groups side by side and long float rows four; tiles of tokens in the integer
+// Q8_0 / Q4_0 take two groups side by side and float weights four; tiles of tokens in the integer
 // kernels walk a group once per half (the second from L1/L2), the float kernels' tiles take both halves.
 //   Q4_0: vpmaddubsw of the unsigned nibbles (0..15) against 4 activations broadcast, vpmaddwd into
 //     int32, the -8 folded in as -8 * sum(x) per block (exact, as the reference's integer sum).
