@@ -76,8 +76,8 @@ void Args(benchmark::internal::Benchmark* b) {
     }
     b->Args({static_cast<int64_t>(t), n_in, 1536, 1, 0});
   }
-  // Prefill at the shapes of stories110m's projections (dim 768, ffn 2048): rows whose 16-row groups
-  // with a tile's activations no longer fit L1 (768) or L2-sized ones (2048).
+  // Prefill at the shapes of stories110m's projections (dim 768, ffn 2048): a 16-row group and a
+  // tile's activations take more than L1 (F16: 39 KiB at 768, 104 KiB at 2048).
   for (DType t : {DType::kF16, DType::kQ8_0, DType::kQ4_0}) {
     b->Args({static_cast<int64_t>(t), 768, 2048, 128, 2});
     b->Args({static_cast<int64_t>(t), 2048, 768, 128, 2});

@@ -198,7 +198,7 @@ TEST_P(MatMulInterleaved, MatchesReferenceOnEveryTarget) {
   const int64_t block = GetDTypeInfo(dtype).block_size;
   std::vector<Shape> shapes = {{block, 16, 1}, {3 * block, 48, 1}, {2 * block, 48, 8}, {3 * block, 37, 13},
                                {5 * block, 35, 17}};  // 48 x 1: a pair of groups and one alone
-  // floats: long rows of one token take 4 groups side by side, then 2, then 1 (7 groups)
+  // floats: one token takes 4 groups side by side, then 2, then 1 (7 groups)
   if (block == 1) shapes.insert(shapes.end(), {{1, 16, 2}, {7, 32, 9}, {133, 19, 4}, {768, 64, 3}, {770, 112, 1}});
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
@@ -240,7 +240,7 @@ TEST_P(MatMulInterleaved, TokenGivesTheSameBitsInEveryTile) {
     hwy::SetSupportedTargetsForTest(target);
     for (int64_t i = 0; i < 3 * static_cast<int64_t>(lengths.size()); ++i) {
       const int64_t n_in = lengths[i / 3];
-      const Shape s{n_in, 112, 12 + i % 3};  // 7 groups: one token takes 4, 2, 1 (long float rows) or pairs
+      const Shape s{n_in, 112, 12 + i % 3};  // 7 groups: one token takes 4, 2, 1 (floats) or pairs
       Problem p = MakeProblem(dtype, s, 5 + static_cast<uint32_t>(i));
       std::vector<uint8_t> rows16(InterleavedBytes(p.w));
       InterleaveRows(p.w, rows16.data());
